@@ -1,0 +1,80 @@
+//! One error type for the whole library, sorted by who is at fault.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What went wrong, in terms a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A parameter is out of its physical or supported range.
+    InvalidParameter,
+    /// A file could not be read or decoded.
+    Decode,
+    /// A file could not be written.
+    Io,
+    /// The input is valid but not supported (e.g. RGB, an unknown format).
+    Unsupported,
+    /// The operation was cancelled by the caller.
+    Cancelled,
+    /// A model is missing or does not match its card.
+    Model,
+}
+
+/// A library error: a kind, a human message, and optionally the file it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub path: Option<PathBuf>,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            path: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidParameter, message)
+    }
+
+    pub fn io(path: impl Into<PathBuf>, err: impl fmt::Display) -> Self {
+        Error {
+            kind: ErrorKind::Io,
+            message: err.to_string(),
+            path: Some(path.into()),
+        }
+    }
+
+    pub fn decode(path: impl Into<PathBuf>, err: impl fmt::Display) -> Self {
+        Error {
+            kind: ErrorKind::Decode,
+            message: err.to_string(),
+            path: Some(path.into()),
+        }
+    }
+
+    /// Attach the file this error concerns, so the message names it.
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "{}: {}", p.display(), self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

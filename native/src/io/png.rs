@@ -1,0 +1,42 @@
+//! 8-bit PNG previews for people to look at.
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+/// Write gray or RGB bytes (`channels` = 1 or 3) as a PNG.
+pub fn write(
+    path: &Path,
+    width: usize,
+    height: usize,
+    channels: usize,
+    bytes: &[u8],
+) -> Result<()> {
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut enc = png::Encoder::new(BufWriter::new(file), width as u32, height as u32);
+    enc.set_color(if channels == 3 {
+        png::ColorType::Rgb
+    } else {
+        png::ColorType::Grayscale
+    });
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().map_err(|e| Error::io(path, e))?;
+    w.write_image_data(bytes).map_err(|e| Error::io(path, e))
+}
+
+/// Map an image to 0..255 between its 0.1 % and 99.9 % percentiles, so one hot pixel
+/// does not wash out the lattice.
+pub fn to_display_bytes(data: &[f32]) -> Vec<u8> {
+    let mut sorted: Vec<f32> = data.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return vec![0; data.len()];
+    }
+    sorted.sort_by(f32::total_cmp);
+    let lo = sorted[sorted.len() / 1000];
+    let hi = sorted[sorted.len() - 1 - sorted.len() / 1000];
+    let range = (hi - lo).max(1e-12);
+    data.iter()
+        .map(|&v| (((v - lo) / range).clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect()
+}

@@ -1,0 +1,347 @@
+//! What a simulation asks for ([`SimRequest`]) and every physical value it then draws
+//! ([`SimParams`]), with the realistic ranges the draws come from.
+//!
+//! Ranges (uniform unless said otherwise), chosen for aberration-corrected 60–100 kV
+//! STEM of 2D materials:
+//! - optics: 60/80/100 kV, convergence 20–32 mrad (nominal 80 kV, 23 mrad);
+//!   C1 ~ N(0, 12 Å) clipped to ±30 Å; C3 ±2 µm; A1 0–15 Å; B2 0–300 Å; A2 0–300 Å
+//!   (each below ~π/4 of phase at the aperture edge, i.e. a tuned corrector);
+//!   source FWHM 0.3–0.7 Å; chromatic focal spread σ 10–40 Å.
+//! - contrast: cross-section σ(Z) = σ_Mo·(Z/42)^n, n 1.4–2.0 (SCIENCE §1), σ_Mo = 0.045 Å²
+//!   (screened-Rutherford estimate for 40–160 mrad at 80 kV; a 2H-1L multislice gives a
+//!   3.7 % Mo peak, which this reproduces); column coupling κ 0–0.8: an atom directly
+//!   below another within 3.5 Å scatters (1+κ)× more, the channelling that makes
+//!   multislice S₂/S ratios exceed 2 and Mo/S₂ peak ratios drop towards 1.5;
+//!   detector efficiency 0.3–1.0.
+//! - dose: as requested (e⁻/Å²); carbon: thickness up to 20 Å × level, patch cover
+//!   20–80 %, correlation 15–60 Å, thin uniform film 0–2 Å × level.
+//! - scan noise level s: jitter σx = 0.35 Å·s, σy = 0.12 Å·s, drift up to ±1.5 Å·s over
+//!   the frame per axis, flyback amplitude up to 0.6 Å·s decaying over 10–40 px.
+//! - detector: gain 0.2–5, offset 0–20 counts·gain, readout σ 0–1.5 counts;
+//!   display: contrast 0.7–1.4, brightness ±0.1, gamma 0.8–1.25; background gradient
+//!   up to 30 % of the mean signal.
+
+use super::noise::DetectorParams;
+use super::probe::ProbeParams;
+use super::scan::ScanParams;
+use super::structure::{Polymorph, LATTICE_A_ANGSTROM};
+use crate::error::{Error, Result};
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+
+/// Shape of the boundary between two polymorphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BoundaryShape {
+    Straight,
+    Irregular,
+    /// Either, at random.
+    #[default]
+    Random,
+}
+
+/// The knobs a user or a dataset config sets; everything else is drawn at random.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimRequest {
+    pub polymorph: Polymorph,
+    pub second_polymorph: Option<Polymorph>,
+    pub boundary: BoundaryShape,
+    pub width: usize,
+    pub height: usize,
+    pub pixel_size_angstrom: f64,
+    /// In-plane rotation; random when absent.
+    pub rotation_deg: Option<f64>,
+    /// Maximum |strain| component (e.g. 0.02 for ±2 %).
+    pub strain: f64,
+    pub vs1_fraction: f64,
+    pub vs2_fraction: f64,
+    pub mo_vacancy_fraction: f64,
+    pub adatoms_per_nm2: f64,
+    /// Fraction of the field of view that is vacuum (holes).
+    pub hole_fraction: f64,
+    pub dose_e_per_angstrom2: f64,
+    /// Amorphous-carbon level 0..1 (1 ≈ patches up to 20 Å thick).
+    pub carbon: f64,
+    /// Scan-noise level 0..1.
+    pub scan_noise: f64,
+    /// No degradations and nominal, aberration-free optics: for physics tests.
+    pub clean: bool,
+}
+
+impl Default for SimRequest {
+    fn default() -> Self {
+        SimRequest {
+            polymorph: Polymorph::H2Mono,
+            second_polymorph: None,
+            boundary: BoundaryShape::Random,
+            width: 256,
+            height: 256,
+            pixel_size_angstrom: 0.1,
+            rotation_deg: None,
+            strain: 0.0,
+            vs1_fraction: 0.03,
+            vs2_fraction: 0.01,
+            mo_vacancy_fraction: 0.0,
+            adatoms_per_nm2: 0.0,
+            hole_fraction: 0.0,
+            dose_e_per_angstrom2: 1e5,
+            carbon: 0.0,
+            scan_noise: 0.0,
+            clean: false,
+        }
+    }
+}
+
+impl SimRequest {
+    pub fn validate(&self) -> Result<()> {
+        let unit = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::invalid(format!(
+                    "{name} must be within 0..1, got {v}"
+                )))
+            }
+        };
+        if !(8..=8192).contains(&self.width) || !(8..=8192).contains(&self.height) {
+            return Err(Error::invalid(format!(
+                "image size must be 8..8192 pixels per side, got {}×{}",
+                self.width, self.height
+            )));
+        }
+        if !(self.pixel_size_angstrom.is_finite()
+            && (0.02..=1.0).contains(&self.pixel_size_angstrom))
+        {
+            return Err(Error::invalid(format!(
+                "pixel size must be 0.02..1.0 Å, got {}",
+                self.pixel_size_angstrom
+            )));
+        }
+        if !(self.dose_e_per_angstrom2.is_finite() && self.dose_e_per_angstrom2 > 0.0) {
+            return Err(Error::invalid("dose must be a positive number of e⁻/Å²"));
+        }
+        if !(0.0..=0.1).contains(&self.strain) {
+            return Err(Error::invalid("strain must be within 0..0.1"));
+        }
+        unit("vs1 fraction", self.vs1_fraction)?;
+        unit("vs2 fraction", self.vs2_fraction)?;
+        unit("vs1 + vs2 fraction", self.vs1_fraction + self.vs2_fraction)?;
+        unit("Mo vacancy fraction", self.mo_vacancy_fraction)?;
+        unit("hole fraction", self.hole_fraction)?;
+        unit("carbon level", self.carbon)?;
+        unit("scan noise", self.scan_noise)?;
+        if !(self.adatoms_per_nm2.is_finite() && self.adatoms_per_nm2 >= 0.0) {
+            return Err(Error::invalid("adatom density must be ≥ 0"));
+        }
+        if let Some(r) = self.rotation_deg {
+            if !r.is_finite() {
+                return Err(Error::invalid("rotation must be finite"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A boundary between the first and second polymorph: the second lies where
+/// (p − point)·n + irregularity·field(p) > 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoundaryParams {
+    pub point_angstrom: [f64; 2],
+    pub normal_angle_rad: f64,
+    pub irregularity_angstrom: f64,
+    pub correlation_angstrom: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CarbonParams {
+    pub level: f64,
+    pub max_thickness_angstrom: f64,
+    pub film_thickness_angstrom: f64,
+    pub coverage: f64,
+    pub correlation_angstrom: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BackgroundParams {
+    /// Gradient amplitude relative to the mean signal.
+    pub amplitude: f64,
+    pub angle_rad: f64,
+    /// Quadratic (bowl) term relative to the mean signal.
+    pub curvature: f64,
+}
+
+/// Every value that decides the image, so a sample can be reproduced and studied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimParams {
+    pub width: usize,
+    pub height: usize,
+    pub pixel_size_angstrom: f64,
+    pub clean: bool,
+    pub polymorph: Polymorph,
+    pub second_polymorph: Option<Polymorph>,
+    pub boundary: Option<BoundaryParams>,
+    pub lattice_a_angstrom: f64,
+    pub strain: [f64; 3],
+    pub rotation_deg: f64,
+    pub origin_angstrom: [f64; 2],
+    pub vs1_fraction: f64,
+    pub vs2_fraction: f64,
+    pub mo_vacancy_fraction: f64,
+    pub adatoms_per_nm2: f64,
+    pub hole_fraction: f64,
+    pub hole_correlation_angstrom: f64,
+    pub probe: ProbeParams,
+    pub zn_exponent: f64,
+    pub sigma_mo_angstrom2: f64,
+    pub column_coupling: f64,
+    pub detector_efficiency: f64,
+    pub dose_e_per_angstrom2: f64,
+    pub carbon: CarbonParams,
+    pub scan: ScanParams,
+    pub background: BackgroundParams,
+    pub detector: DetectorParams,
+}
+
+/// Nominal exponent of σ ∝ Z^n (integrated cross-sections, SCIENCE §1).
+pub const NOMINAL_ZN_EXPONENT: f64 = 1.7;
+/// HAADF (40–160 mrad) cross-section of one Mo atom at 80 kV, Å².
+pub const SIGMA_MO_ANGSTROM2: f64 = 0.045;
+
+impl SimParams {
+    /// Draw every random value for `req`.
+    pub fn draw<R: Rng>(req: &SimRequest, rng: &mut R) -> SimParams {
+        let px = req.pixel_size_angstrom;
+        let fov = [req.width as f64 * px, req.height as f64 * px];
+        let clean = req.clean;
+        let mut u = |lo: f64, hi: f64| rng.gen_range(lo..=hi);
+        let rotation_deg = req.rotation_deg.unwrap_or_else(|| u(0.0, 360.0));
+        let strain = [
+            u(-1.0, 1.0) * req.strain,
+            u(-1.0, 1.0) * req.strain,
+            u(-0.5, 0.5) * req.strain,
+        ];
+        let origin_angstrom = [u(0.0, LATTICE_A_ANGSTROM), u(0.0, LATTICE_A_ANGSTROM)];
+        let boundary = req.second_polymorph.map(|_| {
+            let irregular = match req.boundary {
+                BoundaryShape::Straight => false,
+                BoundaryShape::Irregular => true,
+                BoundaryShape::Random => u(0.0, 1.0) < 0.5,
+            };
+            BoundaryParams {
+                point_angstrom: [fov[0] * u(0.3, 0.7), fov[1] * u(0.3, 0.7)],
+                normal_angle_rad: u(0.0, std::f64::consts::TAU),
+                irregularity_angstrom: if irregular { u(3.0, 10.0) } else { 0.0 },
+                correlation_angstrom: u(8.0, 25.0),
+            }
+        });
+        let probe = if clean {
+            ProbeParams::nominal()
+        } else {
+            let energy_kv = [60.0, 80.0, 100.0][rng.gen_range(0..3)];
+            let c1: f64 = Normal::new(0.0, 12.0).unwrap().sample(rng);
+            let c1 = c1.clamp(-30.0, 30.0);
+            let mut u = |lo: f64, hi: f64| rng.gen_range(lo..=hi);
+            ProbeParams {
+                energy_kv,
+                convergence_mrad: u(20.0, 32.0),
+                c1_angstrom: c1,
+                c3_angstrom: u(-2e4, 2e4),
+                a1_angstrom: u(0.0, 15.0),
+                a1_angle_rad: u(0.0, std::f64::consts::TAU),
+                b2_angstrom: u(0.0, 300.0),
+                b2_angle_rad: u(0.0, std::f64::consts::TAU),
+                a2_angstrom: u(0.0, 300.0),
+                a2_angle_rad: u(0.0, std::f64::consts::TAU),
+                source_fwhm_angstrom: u(0.3, 0.7),
+                focal_spread_angstrom: u(10.0, 40.0),
+            }
+        };
+        let mut u = |lo: f64, hi: f64| rng.gen_range(lo..=hi);
+        let (zn_exponent, column_coupling, detector_efficiency) = if clean {
+            (NOMINAL_ZN_EXPONENT, 0.0, 1.0)
+        } else {
+            (u(1.4, 2.0), u(0.0, 0.8), u(0.3, 1.0))
+        };
+        let level = if clean { 0.0 } else { req.carbon };
+        let carbon = CarbonParams {
+            level,
+            max_thickness_angstrom: 20.0 * level * u(0.6, 1.0),
+            film_thickness_angstrom: 2.0 * level * u(0.0, 1.0),
+            coverage: u(0.2, 0.8),
+            correlation_angstrom: u(15.0, 60.0),
+        };
+        let s = if clean { 0.0 } else { req.scan_noise };
+        let rows = req.height as f64;
+        let flyback_decay_px = u(10.0, 40.0);
+        let scan = ScanParams {
+            jitter_x_angstrom: 0.35 * s,
+            jitter_y_angstrom: 0.12 * s,
+            drift_x_px_per_row: u(-1.5, 1.5) * s / px / rows,
+            drift_y_fraction: u(-1.5, 1.5) * s / px / rows,
+            flyback_amplitude_px: (u(0.0, 0.6) * s / px).min(0.5 * flyback_decay_px),
+            flyback_decay_px,
+        };
+        let background = if clean {
+            BackgroundParams {
+                amplitude: 0.0,
+                angle_rad: 0.0,
+                curvature: 0.0,
+            }
+        } else {
+            BackgroundParams {
+                amplitude: u(0.0, 0.3),
+                angle_rad: u(0.0, std::f64::consts::TAU),
+                curvature: u(-0.15, 0.15),
+            }
+        };
+        let detector = if clean {
+            DetectorParams::ideal()
+        } else {
+            let gain = (u(0.2f64.ln(), 5f64.ln())).exp();
+            DetectorParams {
+                gain,
+                offset: u(0.0, 20.0) * gain,
+                readout_sigma_counts: u(0.0, 1.5),
+                contrast: u(0.7, 1.4),
+                brightness: u(-0.1, 0.1),
+                gamma: u(0.8, 1.25),
+            }
+        };
+        SimParams {
+            width: req.width,
+            height: req.height,
+            pixel_size_angstrom: px,
+            clean,
+            polymorph: req.polymorph,
+            second_polymorph: req.second_polymorph,
+            boundary,
+            lattice_a_angstrom: LATTICE_A_ANGSTROM,
+            strain,
+            rotation_deg,
+            origin_angstrom,
+            vs1_fraction: req.vs1_fraction,
+            vs2_fraction: req.vs2_fraction,
+            mo_vacancy_fraction: req.mo_vacancy_fraction,
+            adatoms_per_nm2: req.adatoms_per_nm2,
+            hole_fraction: req.hole_fraction,
+            hole_correlation_angstrom: u(15.0, 40.0),
+            probe,
+            zn_exponent,
+            sigma_mo_angstrom2: SIGMA_MO_ANGSTROM2,
+            column_coupling,
+            detector_efficiency,
+            dose_e_per_angstrom2: req.dose_e_per_angstrom2,
+            carbon,
+            scan,
+            background,
+            detector,
+        }
+    }
+
+    /// HAADF cross-section (Å²) of one atom of atomic number `z`.
+    pub fn cross_section(&self, z: u32) -> f64 {
+        self.sigma_mo_angstrom2 * (z as f64 / 42.0).powf(self.zn_exponent)
+    }
+}

@@ -1,0 +1,390 @@
+//! From drawn parameters to an image and its labels.
+
+use super::field::{quantile, SmoothField};
+use super::noise::{detector, poisson_counts};
+use super::params::SimParams;
+use super::probe::probe_transfer;
+use super::regions::Regions;
+use super::scan::jitter_offsets;
+use super::structure::{column_label, Element, Lattice, Polymorph, Site};
+use super::{ColumnTruth, DistractorTruth, Sample, VacancyTruth};
+use crate::fft::{fast_size, Fft2};
+use crate::image::Image;
+use rand::Rng;
+use rand_distr::{Distribution, Poisson};
+
+/// Atom number density of amorphous carbon (≈ 2 g/cm³), atoms per Å³.
+const CARBON_ATOMS_PER_ANGSTROM3: f64 = 0.1;
+/// An atom directly below another within this height is "channelled" (coupling κ).
+const COUPLING_RANGE_ANGSTROM: f64 = 3.5;
+
+/// The padded grid the image is rendered on, so probe tails and scan shifts near the
+/// border see atoms outside the field of view. Image pixel (0, 0) sits at (margin, margin).
+struct Canvas {
+    w: usize,
+    h: usize,
+    margin: usize,
+    data: Vec<f32>,
+}
+
+impl Canvas {
+    /// Add `weight` at image-pixel position (x, y) with bilinear sub-pixel weights.
+    #[inline]
+    fn deposit(&mut self, x: f64, y: f64, weight: f32) {
+        let gx = x + self.margin as f64;
+        let gy = y + self.margin as f64;
+        if gx < 0.0 || gy < 0.0 {
+            return;
+        }
+        let (ix, iy) = (gx.floor() as usize, gy.floor() as usize);
+        if ix + 1 >= self.w || iy + 1 >= self.h {
+            return;
+        }
+        let (fx, fy) = ((gx - ix as f64) as f32, (gy - iy as f64) as f32);
+        let i = iy * self.w + ix;
+        self.data[i] += weight * (1.0 - fx) * (1.0 - fy);
+        self.data[i + 1] += weight * fx * (1.0 - fy);
+        self.data[i + self.w] += weight * (1.0 - fx) * fy;
+        self.data[i + self.w + 1] += weight * fx * fy;
+    }
+
+    /// Bilinear sample at image-pixel position (x, y).
+    #[inline]
+    fn sample(&self, x: f64, y: f64) -> f32 {
+        let gx = (x + self.margin as f64).clamp(0.0, (self.w - 2) as f64);
+        let gy = (y + self.margin as f64).clamp(0.0, (self.h - 2) as f64);
+        let (ix, iy) = (gx as usize, gy as usize);
+        let (fx, fy) = ((gx - ix as f64) as f32, (gy - iy as f64) as f32);
+        let i = iy * self.w + ix;
+        let d = &self.data;
+        (d[i] * (1.0 - fx) + d[i + 1] * fx) * (1.0 - fy)
+            + (d[i + self.w] * (1.0 - fx) + d[i + self.w + 1] * fx) * fy
+    }
+}
+
+/// Render `p` into a sample; `rng` supplies every remaining random draw.
+pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
+    let px = p.pixel_size_angstrom;
+    let (w, h) = (p.width, p.height);
+    let jitter_px =
+        (p.scan.jitter_x_angstrom.max(p.scan.jitter_y_angstrom) / px * 4.0).ceil() as usize;
+    let margin = (6.0 / px).ceil() as usize + 2 + jitter_px;
+    let mut canvas = Canvas {
+        w: fast_size(w + 2 * margin),
+        h: fast_size(h + 2 * margin),
+        margin,
+        data: Vec::new(),
+    };
+    canvas.data = vec![0.0; canvas.w * canvas.h];
+
+    // Specimen rectangle (Å) that maps into the padded canvas, with slack.
+    let (lo, hi) = (-(margin as f64), (canvas.w.max(canvas.h) - margin) as f64);
+    let mut smin = [f64::MAX; 2];
+    let mut smax = [f64::MIN; 2];
+    for (c, r) in [(lo, lo), (hi, lo), (lo, hi), (hi, hi)] {
+        let (x, y) = p.scan.specimen_of_pixel(c, r);
+        for (k, v) in [x, y].into_iter().enumerate() {
+            smin[k] = smin[k].min(v * px - 3.0);
+            smax[k] = smax[k].max(v * px + 3.0);
+        }
+    }
+
+    let regions = Regions::new(p, rng, smin, smax);
+    let lattice = Lattice::new(
+        p.lattice_a_angstrom,
+        p.strain,
+        p.rotation_deg,
+        p.origin_angstrom,
+    );
+    let scale = p.dose_e_per_angstrom2 * p.detector_efficiency;
+    let weight = |z: u32| (scale * p.cross_section(z)) as f32;
+    let inside =
+        |x: f64, y: f64| x >= -0.5 && y >= -0.5 && x < w as f64 - 0.5 && y < h as f64 - 0.5;
+
+    let mut columns = Vec::new();
+    let mut vacancies = Vec::new();
+    let mut distractors = Vec::new();
+    let tables: Vec<[Vec<(Element, f64)>; 3]> = Polymorph::ALL
+        .iter()
+        .map(|poly| Site::ALL.map(|s| poly.column(s)))
+        .collect();
+    let (irange, jrange) = lattice.cell_range(smin, smax);
+    for i in irange {
+        for j in jrange.clone() {
+            for (si, site) in Site::ALL.iter().enumerate() {
+                let pos = lattice.site_position(i, j, *site);
+                if pos[0] < smin[0] || pos[1] < smin[1] || pos[0] > smax[0] || pos[1] > smax[1] {
+                    continue;
+                }
+                let Some(poly) = regions.polymorph_at(pos[0], pos[1]) else {
+                    continue;
+                };
+                let nominal = &tables[poly.class_index() as usize - 1][si];
+                if nominal.is_empty() {
+                    continue;
+                }
+                let (x, y) = p.scan.pixel_of_specimen(pos[0] / px, pos[1] / px);
+                let mut atoms = nominal.clone();
+                let mut vacancy = None;
+                if poly == Polymorph::H2Mono && *site == Site::B {
+                    let u: f64 = rng.gen();
+                    if u < p.vs2_fraction {
+                        atoms.clear();
+                        vacancy = Some("VS2");
+                    } else if u < p.vs1_fraction + p.vs2_fraction {
+                        atoms.remove(rng.gen_range(0..2));
+                        vacancy = Some("VS1");
+                    }
+                }
+                if matches!(poly, Polymorph::H2Mono | Polymorph::T1)
+                    && *site == Site::A
+                    && p.mo_vacancy_fraction > 0.0
+                    && rng.gen::<f64>() < p.mo_vacancy_fraction
+                {
+                    atoms.clear();
+                    if inside(x, y) {
+                        distractors.push(DistractorTruth {
+                            x,
+                            y,
+                            kind: "VMo".into(),
+                        });
+                    }
+                }
+                if inside(x, y) {
+                    if let Some(kind) = vacancy {
+                        vacancies.push(VacancyTruth {
+                            x,
+                            y,
+                            kind: kind.into(),
+                        });
+                    }
+                    if !atoms.is_empty() {
+                        columns.push(ColumnTruth {
+                            x,
+                            y,
+                            site: column_label(&atoms),
+                            nominal_site: column_label(nominal),
+                            polymorph: poly.name().into(),
+                            layers: poly.layers(),
+                            metal: atoms.iter().any(|a| a.0 == Element::Mo),
+                        });
+                    }
+                }
+                for (k, &(el, z)) in atoms.iter().enumerate() {
+                    // Channelling: an atom with another just above it (beam enters from
+                    // the top) is hit by a focused beam and scatters more.
+                    let shadowed = atoms
+                        .iter()
+                        .enumerate()
+                        .any(|(m, a)| m != k && a.1 > z && a.1 - z <= COUPLING_RANGE_ANGSTROM);
+                    let boost = if shadowed {
+                        1.0 + p.column_coupling
+                    } else {
+                        1.0
+                    };
+                    canvas.deposit(x, y, weight(el.atomic_number()) * boost as f32);
+                }
+            }
+        }
+    }
+
+    // Adatoms sit on top of the film at random positions.
+    if p.adatoms_per_nm2 > 0.0 {
+        let area_nm2 = (smax[0] - smin[0]) * (smax[1] - smin[1]) / 100.0;
+        let n = Poisson::new(p.adatoms_per_nm2 * area_nm2)
+            .map(|d| d.sample(rng) as usize)
+            .unwrap_or(0);
+        for _ in 0..n {
+            let sx = rng.gen_range(smin[0]..smax[0]);
+            let sy = rng.gen_range(smin[1]..smax[1]);
+            let el = if rng.gen::<f64>() < 0.3 {
+                Element::Mo
+            } else {
+                Element::S
+            };
+            if regions.class_at(sx, sy) == 0 {
+                continue;
+            }
+            let (x, y) = p.scan.pixel_of_specimen(sx / px, sy / px);
+            canvas.deposit(x, y, weight(el.atomic_number()));
+            if inside(x, y) {
+                let kind = if el == Element::Mo {
+                    "adatom-Mo"
+                } else {
+                    "adatom-S"
+                };
+                distractors.push(DistractorTruth {
+                    x,
+                    y,
+                    kind: kind.into(),
+                });
+            }
+        }
+    }
+
+    // Polymorph class per image pixel, looked up where the probe really was.
+    let mut polymorph_map = vec![0u8; w * h];
+    for r in 0..h {
+        for c in 0..w {
+            let (sx, sy) = p.scan.specimen_of_pixel(c as f64, r as f64);
+            polymorph_map[r * w + c] = regions.class_at(sx * px, sy * px);
+        }
+    }
+
+    let carbon_canvas = carbon_thickness(p, rng, &canvas, &regions);
+    deposit_carbon(
+        p,
+        rng,
+        &mut canvas,
+        &carbon_canvas,
+        weight(Element::C.atomic_number()),
+    );
+    let carbon_map = crop(&carbon_canvas, canvas.w, w, h, margin);
+
+    // Convolve with the probe.
+    let fft = Fft2::get(canvas.h, canvas.w);
+    let mut spec = fft.forward(&canvas.data);
+    let otf = probe_transfer(&p.probe, canvas.h, canvas.w, px);
+    for (s, o) in spec.iter_mut().zip(&otf) {
+        *s *= o;
+    }
+    canvas.data = fft.inverse(spec);
+    // Round-off leaves tiny negative values in vacuum; counts cannot be negative.
+    canvas.data.iter_mut().for_each(|v| *v = v.max(0.0));
+
+    // Read out each scan line where the (jittering) probe really was.
+    let jx = jitter_offsets(rng, h, p.scan.jitter_x_angstrom / px);
+    let jy = jitter_offsets(rng, h, p.scan.jitter_y_angstrom / px);
+    let mut pixels = vec![0f32; w * h];
+    for r in 0..h {
+        for c in 0..w {
+            pixels[r * w + c] = canvas.sample(c as f64 + jx[r], r as f64 + jy[r]);
+        }
+    }
+
+    if !p.clean {
+        add_background(p, &mut pixels, w, h);
+        poisson_counts(rng, &mut pixels);
+        detector(rng, &mut pixels, &p.detector);
+    }
+
+    Sample {
+        image: Image::from_vec(w, h, Some(px), pixels),
+        polymorph_map,
+        carbon_map,
+        columns,
+        vacancies,
+        distractors,
+        params: p.clone(),
+    }
+}
+
+/// Carbon thickness (Å) on the padded canvas: a thin film plus patches, none in holes.
+fn carbon_thickness<R: Rng>(
+    p: &SimParams,
+    rng: &mut R,
+    canvas: &Canvas,
+    regions: &Regions,
+) -> Vec<f32> {
+    let c = &p.carbon;
+    let mut t = vec![0f32; canvas.w * canvas.h];
+    if c.level <= 0.0 || (c.max_thickness_angstrom <= 0.0 && c.film_thickness_angstrom <= 0.0) {
+        return t;
+    }
+    let px = p.pixel_size_angstrom;
+    let m = canvas.margin as f64;
+    let field = SmoothField::new(
+        rng,
+        [-m * px, -m * px],
+        [(canvas.w as f64 - m) * px, (canvas.h as f64 - m) * px],
+        c.correlation_angstrom,
+        3,
+    );
+    let probe: Vec<f32> = (0..48)
+        .flat_map(|j| (0..48).map(move |i| (i, j)))
+        .map(|(i, j)| {
+            field.eval(
+                p.width as f64 * px * i as f64 / 48.0,
+                p.height as f64 * px * j as f64 / 48.0,
+            ) as f32
+        })
+        .collect();
+    let thr = quantile(&probe, 1.0 - c.coverage) as f64;
+    // Patch edges ramp over 0.4 field units, so thickness varies smoothly.
+    for r in 0..canvas.h {
+        for col in 0..canvas.w {
+            let (x, y) = ((col as f64 - m) * px, (r as f64 - m) * px);
+            let f = ((field.eval(x, y) - thr) / 0.4).clamp(0.0, 1.0);
+            let patch = f * f * (3.0 - 2.0 * f);
+            let (sx, sy) = p.scan.specimen_of_pixel(x / px, y / px);
+            if regions.class_at(sx * px, sy * px) == 0 && p.hole_fraction > 0.0 {
+                continue;
+            }
+            t[r * canvas.w + col] =
+                (c.film_thickness_angstrom + c.max_thickness_angstrom * patch) as f32;
+        }
+    }
+    t
+}
+
+/// Scatter individual carbon atoms with a density following the thickness map.
+fn deposit_carbon<R: Rng>(
+    p: &SimParams,
+    rng: &mut R,
+    canvas: &mut Canvas,
+    thickness: &[f32],
+    weight: f32,
+) {
+    let tmax = thickness.iter().cloned().fold(0f32, f32::max) as f64;
+    if tmax <= 0.0 {
+        return;
+    }
+    let px = p.pixel_size_angstrom;
+    let total: f64 =
+        thickness.iter().map(|&t| t as f64).sum::<f64>() * px * px * CARBON_ATOMS_PER_ANGSTROM3;
+    let n = Poisson::new(total)
+        .map(|d| d.sample(rng) as usize)
+        .unwrap_or(0);
+    let m = canvas.margin as f64;
+    let mut placed = 0;
+    while placed < n {
+        // Rejection sampling: uniform pixel, accepted with probability t / t_max.
+        let i = rng.gen_range(0..thickness.len());
+        if (rng.gen::<f64>() * tmax) >= thickness[i] as f64 {
+            continue;
+        }
+        let x = (i % canvas.w) as f64 - m + rng.gen::<f64>() - 0.5;
+        let y = (i / canvas.w) as f64 - m + rng.gen::<f64>() - 0.5;
+        canvas.deposit(x, y, weight);
+        placed += 1;
+    }
+}
+
+/// The field-of-view part of a padded canvas-shaped grid.
+fn crop(grid: &[f32], stride: usize, w: usize, h: usize, margin: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(w * h);
+    for r in 0..h {
+        let start = (r + margin) * stride + margin;
+        out.extend_from_slice(&grid[start..start + w]);
+    }
+    out
+}
+
+/// Slow background: a linear gradient plus a bowl, relative to the mean signal.
+fn add_background(p: &SimParams, pixels: &mut [f32], w: usize, h: usize) {
+    let b = &p.background;
+    if b.amplitude == 0.0 && b.curvature == 0.0 {
+        return;
+    }
+    let mean = pixels.iter().map(|&v| v as f64).sum::<f64>() / pixels.len() as f64;
+    let (s, c) = b.angle_rad.sin_cos();
+    for r in 0..h {
+        let v = r as f64 / h as f64 - 0.5;
+        for col in 0..w {
+            let u = col as f64 / w as f64 - 0.5;
+            let g = b.amplitude * (u * c + v * s) + b.curvature * (u * u + v * v);
+            let px = &mut pixels[r * w + col];
+            *px = (*px as f64 + mean * g).max(0.0) as f32;
+        }
+    }
+}
