@@ -12,6 +12,7 @@ expected_<head>.npy for a Rust-side reproduction test.
 """
 
 import argparse
+import copy
 import datetime
 import hashlib
 import json
@@ -142,6 +143,7 @@ def write_fixture(wrapped, path_onnx, names, fixture_dir, tile, fixture_data):
         np.save(os.path.join(fixture_dir, f"expected_{n}.npy"), a)
     info = {
         "model": os.path.relpath(path_onnx, fixture_dir),
+        "model_sha256": sha256(path_onnx),
         "raw": "raw.npy (float32 [T,T], raw image)",
         "input": "input.npy (float32 [1,1,T,T] = normalize(raw))",
         "outputs": {n: f"expected_{n}.npy" for n in names},
@@ -149,8 +151,8 @@ def write_fixture(wrapped, path_onnx, names, fixture_dir, tile, fixture_data):
         "max_abs_diff_onnxruntime": worst,
         "normalization": NORMALIZATION,
     }
-    with open(os.path.join(fixture_dir, "fixture.json"), "w") as f:
-        json.dump(info, f, indent=2)
+    with open(os.path.join(fixture_dir, "fixture.json"), "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2, ensure_ascii=False)
     return info
 
 
@@ -173,14 +175,14 @@ def rdf(args, names, digest, fixture_rel):
     inp = {
         "id": "input",
         "description": "HAADF-STEM image at ~%g Å/px, normalized: %s" % (args.pixel_size, NORMALIZATION["formula"]),
-        "axes": [{"type": "batch"}, {"type": "channel", "channel_names": ["haadf"]}] + space,
+        "axes": [{"type": "batch"}, {"type": "channel", "channel_names": ["haadf"]}] + copy.deepcopy(space),
     }
     outs = []
     for n in names:
         o = {
             "id": n,
             "description": f"{HEADS[n].activation} probabilities; {HEADS[n].target}",
-            "axes": [{"type": "batch"}, {"type": "channel", "channel_names": list(HEADS[n].channels)}] + space,
+            "axes": [{"type": "batch"}, {"type": "channel", "channel_names": list(HEADS[n].channels)}] + copy.deepcopy(space),
         }
         if fixture_rel:
             o["test_tensor"] = {"source": f"{fixture_rel}/expected_{n}.npy"}
@@ -287,11 +289,11 @@ def main(argv=None):
         "verification": {"tolerance": TOLERANCE, "max_abs_diff": worst},
         "sha256": digest,
     }
-    with open(os.path.join(args.out, "model.json"), "w") as f:
-        json.dump(sidecar, f, indent=2)
-    with open(os.path.join(args.out, "rdf.yaml"), "w") as f:
+    with open(os.path.join(args.out, "model.json"), "w", encoding="utf-8") as f:
+        json.dump(sidecar, f, indent=2, ensure_ascii=False)
+    with open(os.path.join(args.out, "rdf.yaml"), "w", encoding="utf-8") as f:
         yaml.safe_dump(rdf(args, names, digest, fixture_rel), f, sort_keys=False, allow_unicode=True)
-    with open(os.path.join(args.out, "doc.md"), "w") as f:
+    with open(os.path.join(args.out, "doc.md"), "w", encoding="utf-8") as f:
         f.write(doc_md(sidecar))
     print(f"wrote {path} (sha256 {digest[:12]}...), model.json, rdf.yaml")
 

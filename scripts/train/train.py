@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from data import NORMALIZATION, StemDataset, read_manifest
 from heads import parse_heads
 from losses import HeadLosses, Metrics, metric_names
-from model import ResUNet, ResUNetConfig, config_to_dict, count_params
+from model import ResUNet, ResUNetConfig, config_to_dict, count_params, seed_paper_config
 
 
 def parse_args(argv=None):
@@ -36,6 +36,8 @@ def parse_args(argv=None):
     p.add_argument("--loss-weights", default="", help="e.g. atoms=1,vacancy=2 (unlisted heads: 1)")
     p.add_argument("--vacancy-weights", default="1,10,10", help="CE class weights bg,VS1,VS2")
     # model
+    p.add_argument("--arch", choices=["resunet", "seed-paper"], default="resunet",
+                   help="seed-paper: 5 blocks, 32 filters, 7x7 (ignores --width/--depth/--kernel/--blocks)")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--kernel", type=int, default=3)
@@ -131,7 +133,7 @@ def main(argv=None):
     cfg = ResUNetConfig(
         width=args.width, depth=args.depth, kernel=args.kernel, blocks=args.blocks,
         dropout=args.dropout, down=args.down, skip=args.skip, heads=heads,
-    )
+    ) if args.arch == "resunet" else seed_paper_config(heads)
     model = ResUNet(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
 
@@ -150,7 +152,9 @@ def main(argv=None):
         intensity=not args.no_intensity_aug, multiple=cfg.multiple,
     )
     gen = torch.Generator().manual_seed(args.seed + start)  # a resumed run draws fresh samples
-    sampler = RandomSampler(train_ds, replacement=True, num_samples=max(args.steps - start, 0) * args.batch, generator=gen)
+    # RandomSampler refuses 0 samples; with no steps left the loop is cut off below.
+    n_draw = max(args.steps - start, 1) * args.batch
+    sampler = RandomSampler(train_ds, replacement=True, num_samples=n_draw, generator=gen)
     pin = device.type == "cuda"
     train_loader = DataLoader(
         train_ds, batch_size=args.batch, sampler=sampler, num_workers=args.workers,
@@ -198,6 +202,8 @@ def main(argv=None):
     model.train()
     step = start
     for batch in train_loader:
+        if step >= args.steps:
+            break
         lr = lr_at(step, args)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -216,7 +222,7 @@ def main(argv=None):
 
         row = {}
         if step % args.log_every == 0 or last or step == start + 1:
-            row = {"loss": float(loss), **{f"loss_{h}": float(v) for h, v in losses.items()}}
+            row = {"loss": loss.item(), **{f"loss_{h}": v.item() for h, v in losses.items()}}
             print(f"step {step:6d} | lr {lr:.2e} | loss {row['loss']:.4f} | "
                   + " ".join(f"{h} {row[f'loss_{h}']:.4f}" for h in heads), flush=True)
         if step % args.eval_every == 0 or last:
@@ -237,6 +243,10 @@ def main(argv=None):
             log.writerow(row)
             log_file.flush()
     log_file.close()
+    if step == start and not args.resume:
+        # --steps 0: keep the initial weights, e.g. to export a model for timing only.
+        torch.save(checkpoint(step, {}), ckpt_path)
+        torch.save(checkpoint(step, {}), best_path)
     print(f"done: {step} steps in {time.time() - t0:.1f} s; best val loss {best_val}")
     return best_val
 

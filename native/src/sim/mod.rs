@@ -37,6 +37,8 @@ pub struct ColumnTruth {
     /// What it would hold without vacancies.
     pub nominal_site: String,
     pub polymorph: String,
+    /// Sub-lattice of the hexagonal projection: "A", "B" or "C".
+    pub sublattice: String,
     pub layers: usize,
     /// Whether the column holds at least one Mo atom.
     pub metal: bool,

@@ -37,12 +37,23 @@ impl DetectorParams {
 pub fn poisson_counts<R: Rng>(rng: &mut R, expected: &mut [f32]) {
     for v in expected.iter_mut() {
         let lambda = *v as f64;
-        *v = if lambda > 0.0 {
+        *v = if lambda <= 0.0 {
+            0.0
+        } else if lambda < 30.0 {
+            // Knuth's product of uniforms: exact, and for the few counts per pixel of
+            // HAADF images cheaper than the general rejection sampler.
+            let limit = (-lambda).exp();
+            let mut k = 0u32;
+            let mut prod: f64 = rng.gen();
+            while prod > limit {
+                k += 1;
+                prod *= rng.gen::<f64>();
+            }
+            k as f32
+        } else {
             Poisson::new(lambda)
                 .map(|d| d.sample(rng) as f32)
                 .unwrap_or(0.0)
-        } else {
-            0.0
         };
     }
 }

@@ -6,6 +6,10 @@ use super::params::SimParams;
 use super::structure::Polymorph;
 use rand::Rng;
 
+/// |field| never exceeds this (Gaussian grid values interpolated convexly; 8σ is
+/// beyond any draw in practice).
+const FIELD_BOUND: f64 = 8.0;
+
 pub struct Regions {
     primary: u8,
     second: Option<(u8, super::params::BoundaryParams, Option<SmoothField>)>,
@@ -59,7 +63,12 @@ impl Regions {
         if let Some((class, b, field)) = &self.second {
             let (s, c) = b.normal_angle_rad.sin_cos();
             let mut d = (x - b.point_angstrom[0]) * c + (y - b.point_angstrom[1]) * s;
-            if let Some(f) = field {
+            // The field is bounded by a few units, so far from the line it cannot flip
+            // the side and need not be evaluated.
+            if let Some(f) = field
+                .as_ref()
+                .filter(|_| d.abs() < FIELD_BOUND * b.irregularity_angstrom)
+            {
                 d += b.irregularity_angstrom * f.eval(x, y);
             }
             if d > 0.0 {

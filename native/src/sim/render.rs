@@ -165,6 +165,7 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
                             site: column_label(&atoms),
                             nominal_site: column_label(nominal),
                             polymorph: poly.name().into(),
+                            sublattice: format!("{site:?}"),
                             layers: poly.layers(),
                             metal: atoms.iter().any(|a| a.0 == Element::Mo),
                         });
@@ -310,18 +311,55 @@ fn carbon_thickness<R: Rng>(
         })
         .collect();
     let thr = quantile(&probe, 1.0 - c.coverage) as f64;
-    // Patch edges ramp over 0.4 field units, so thickness varies smoothly.
+    // The field varies over ≥ 4 Å, so evaluating it every STEP pixels and interpolating
+    // bilinearly is exact to the eye and four times cheaper per axis.
+    const STEP: usize = 4;
+    let (gw, gh) = (canvas.w / STEP + 2, canvas.h / STEP + 2);
+    let coarse: Vec<f64> = (0..gh)
+        .flat_map(|j| (0..gw).map(move |i| (i, j)))
+        .map(|(i, j)| {
+            field.eval(
+                (i * STEP) as f64 * px - m * px,
+                (j * STEP) as f64 * px - m * px,
+            )
+        })
+        .collect();
+    // Holes go through the carbon too: 1 where there is film, 0 in a hole.
+    let holes: Vec<f64> = if p.hole_fraction > 0.0 {
+        (0..gh)
+            .flat_map(|j| (0..gw).map(move |i| (i, j)))
+            .map(|(i, j)| {
+                let (sx, sy) = p
+                    .scan
+                    .specimen_of_pixel((i * STEP) as f64 - m, (j * STEP) as f64 - m);
+                (regions.class_at(sx * px, sy * px) != 0) as u8 as f64
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     for r in 0..canvas.h {
+        let (j, fy) = (r / STEP, (r % STEP) as f64 / STEP as f64);
         for col in 0..canvas.w {
-            let (x, y) = ((col as f64 - m) * px, (r as f64 - m) * px);
-            let f = ((field.eval(x, y) - thr) / 0.4).clamp(0.0, 1.0);
+            let (i, fx) = (col / STEP, (col % STEP) as f64 / STEP as f64);
+            let v = |ii: usize, jj: usize| coarse[jj * gw + ii];
+            let value = (v(i, j) * (1.0 - fx) + v(i + 1, j) * fx) * (1.0 - fy)
+                + (v(i, j + 1) * (1.0 - fx) + v(i + 1, j + 1) * fx) * fy;
+            // Patch edges ramp over 0.4 field units, so thickness varies smoothly.
+            let f = ((value - thr) / 0.4).clamp(0.0, 1.0);
             let patch = f * f * (3.0 - 2.0 * f);
-            let (sx, sy) = p.scan.specimen_of_pixel(x / px, y / px);
-            if regions.class_at(sx * px, sy * px) == 0 && p.hole_fraction > 0.0 {
+            let thickness = c.film_thickness_angstrom + c.max_thickness_angstrom * patch;
+            if thickness <= 0.0 {
                 continue;
             }
-            t[r * canvas.w + col] =
-                (c.film_thickness_angstrom + c.max_thickness_angstrom * patch) as f32;
+            let film = if holes.is_empty() {
+                1.0
+            } else {
+                let h = |ii: usize, jj: usize| holes[jj * gw + ii];
+                (h(i, j) * (1.0 - fx) + h(i + 1, j) * fx) * (1.0 - fy)
+                    + (h(i, j + 1) * (1.0 - fx) + h(i + 1, j + 1) * fx) * fy
+            };
+            t[r * canvas.w + col] = (thickness * film) as f32;
         }
     }
     t
