@@ -305,3 +305,28 @@ fn write_shard(dir: &Path, prefix: &str, size: usize, samples: &[Sample]) -> Res
     }
     meta.flush().map_err(|e| Error::io(&meta_path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_training_config_parses_and_validates() {
+        let cfg: DatasetConfig =
+            serde_json::from_str(include_str!("../../scripts/data/train.json")).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(
+            cfg,
+            DatasetConfig::default(),
+            "train.json documents the defaults"
+        );
+    }
+
+    #[test]
+    fn sample_seeds_do_not_collide_across_split_seeds() {
+        let train: std::collections::HashSet<u64> =
+            (0..10_000).map(|k| sample_seed(1000, k)).collect();
+        assert_eq!(train.len(), 10_000);
+        assert!((0..10_000).all(|k| !train.contains(&sample_seed(500_000, k))));
+    }
+}

@@ -13,8 +13,8 @@
 //!   below another within 3.5 Å scatters (1+κ)× more, the channelling that makes
 //!   multislice S₂/S ratios exceed 2 and Mo/S₂ peak ratios drop towards 1.5;
 //!   detector efficiency 0.3–1.0.
-//! - dose: as requested (e⁻/Å²); carbon: thickness up to 20 Å × level, patch cover
-//!   20–80 %, correlation 15–60 Å, thin uniform film 0–2 Å × level.
+//! - dose: as requested (e⁻/Å²); carbon: patches 14–20 Å × level thick, patch cover
+//!   30–85 %, correlation 10–40 Å, thin uniform film 0–2 Å × level.
 //! - scan noise level s: jitter σx = 0.35 Å·s, σy = 0.12 Å·s, drift up to ±1.5 Å·s over
 //!   the frame per axis, flyback amplitude up to 0.6 Å·s decaying over 10–40 px.
 //! - detector: gain 0.2–5, offset 0–20 counts·gain, readout σ 0–1.5 counts;
@@ -267,10 +267,10 @@ impl SimParams {
         let level = if clean { 0.0 } else { req.carbon };
         let carbon = CarbonParams {
             level,
-            max_thickness_angstrom: 20.0 * level * u(0.6, 1.0),
+            max_thickness_angstrom: 20.0 * level * u(0.7, 1.0),
             film_thickness_angstrom: 2.0 * level * u(0.0, 1.0),
-            coverage: u(0.2, 0.8),
-            correlation_angstrom: u(15.0, 60.0),
+            coverage: u(0.3, 0.85),
+            correlation_angstrom: u(10.0, 40.0),
         };
         let s = if clean { 0.0 } else { req.scan_noise };
         let rows = req.height as f64;

@@ -345,8 +345,8 @@ fn carbon_thickness<R: Rng>(
             let v = |ii: usize, jj: usize| coarse[jj * gw + ii];
             let value = (v(i, j) * (1.0 - fx) + v(i + 1, j) * fx) * (1.0 - fy)
                 + (v(i, j + 1) * (1.0 - fx) + v(i + 1, j + 1) * fx) * fy;
-            // Patch edges ramp over 0.4 field units, so thickness varies smoothly.
-            let f = ((value - thr) / 0.4).clamp(0.0, 1.0);
+            // Patch edges ramp over 0.2 field units, so thickness varies smoothly.
+            let f = ((value - thr) / 0.2).clamp(0.0, 1.0);
             let patch = f * f * (3.0 - 2.0 * f);
             let thickness = c.film_thickness_angstrom + c.max_thickness_angstrom * patch;
             if thickness <= 0.0 {
