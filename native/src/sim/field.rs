@@ -27,26 +27,20 @@ impl SmoothField {
         cell: f64,
         octaves: usize,
     ) -> SmoothField {
-        let base = Self::single(rng, min, max, cell);
-        if octaves <= 1 {
-            return base;
-        }
-        // Fold finer octaves into one grid at the finest cell size.
-        let finest = cell / (1 << (octaves - 1)) as f64;
-        let mut out = Self::single(rng, min, max, finest);
-        let mut norm = 0.0;
-        let layers: Vec<SmoothField> = (0..octaves)
-            .map(|o| {
-                if o == 0 {
-                    base.clone()
-                } else {
-                    Self::single(rng, min, max, cell / (1 << o) as f64)
-                }
-            })
+        let layers: Vec<SmoothField> = (0..octaves.max(1))
+            .map(|o| Self::single(rng, min, max, cell / (1 << o) as f64))
             .collect();
-        for v in out.values.iter_mut() {
-            *v = 0.0;
+        if layers.len() == 1 {
+            return layers.into_iter().next().expect("one layer");
         }
+        // Fold the octaves into one grid at the finest cell size, so evaluation stays
+        // one interpolation however many octaves there are.
+        let finest = layers.last().expect("layers");
+        let mut out = SmoothField {
+            values: vec![0.0; finest.values.len()],
+            ..finest.clone()
+        };
+        let mut norm = 0.0;
         for (o, layer) in layers.iter().enumerate() {
             let amp = 0.5f64.powi(o as i32);
             norm += amp * amp;
