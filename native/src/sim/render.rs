@@ -69,13 +69,13 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
     let jitter_px =
         (p.scan.jitter_x_angstrom.max(p.scan.jitter_y_angstrom) / px * 4.0).ceil() as usize;
     let margin = (6.0 / px).ceil() as usize + 2 + jitter_px;
+    let (cw, ch) = (fast_size(w + 2 * margin), fast_size(h + 2 * margin));
     let mut canvas = Canvas {
-        w: fast_size(w + 2 * margin),
-        h: fast_size(h + 2 * margin),
+        w: cw,
+        h: ch,
         margin,
-        data: Vec::new(),
+        data: vec![0.0; cw * ch],
     };
-    canvas.data = vec![0.0; canvas.w * canvas.h];
 
     // Specimen rectangle (Å) that maps into the padded canvas, with slack.
     let (lo, hi) = (-(margin as f64), (canvas.w.max(canvas.h) - margin) as f64);
