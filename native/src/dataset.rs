@@ -56,8 +56,8 @@ impl Default for DatasetConfig {
             ("1T", 1.0),
         ];
         DatasetConfig {
-            size: 256,
-            pixel_size_angstrom: [0.08, 0.12],
+            size: 160,
+            pixel_size_angstrom: [0.16, 0.24],
             polymorph_weights: weights.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             second_polymorph_probability: 0.4,
             vs1_fraction: [0.0, 0.08],
@@ -267,6 +267,37 @@ pub fn write_dataset(
     let path = out.join("manifest.json");
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+/// Writes `n` held-out samples as `stemsight simulate`-style folders
+/// (`out/sample-NNNNN/`) for `stemsight eval`. With `field_angstrom`, each image
+/// is sized to that field of view at its drawn pixel size instead of `cfg.size`,
+/// so mixed pixel sizes still show the same amount of lattice.
+pub fn write_testset(
+    cfg: &DatasetConfig,
+    n: usize,
+    seed: u64,
+    field_angstrom: Option<f64>,
+    out: &Path,
+    progress: impl Fn(usize) + Sync,
+) -> Result<()> {
+    cfg.validate()?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    (0..n).into_par_iter().try_for_each(|i| {
+        let s = sample_seed(seed, i as u64);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s);
+        let mut req = cfg.request(&mut rng);
+        if let Some(field) = field_angstrom {
+            let side = (field / req.pixel_size_angstrom).round().max(32.0) as usize;
+            req.width = side;
+            req.height = side;
+        }
+        let sample = simulate(&req, s ^ 0x5354_454D)?;
+        crate::outputs::write_simulation(&out.join(format!("sample-{i:05}")), &sample, false)?;
+        progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+        Ok(())
+    })
 }
 
 fn write_shard(dir: &Path, prefix: &str, size: usize, samples: &[Sample]) -> Result<()> {

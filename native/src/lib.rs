@@ -6,18 +6,39 @@
 //!   with exact labels (structure → probe → scan → noise).
 //! - [`io`]: calibrated TIFF/PNG/NPY writing.
 //! - [`dataset`]: many simulated samples in parallel, written as `.npy` shards.
+//! - [`analyze`]: the analysis engine — [`resample`] to the model pixel size,
+//!   [`normalize`], [`tiling`] with halos, [`network`] (tract), then [`localize`]
+//!   (atoms), [`intensity`], [`vacancy`], [`polymorph`] and [`carbon`], giving a
+//!   [`report::Report`] and an [`overlay`].
+//! - [`eval`]: end-to-end scores against simulator truth (SCIENCE.md §4).
 //!
 //! # Conventions
 //! Positions are in pixels of the image, numpy convention: the centre of pixel
 //! (row r, column c) is (x = c, y = r), x to the right, y down. Lengths in Å unless
 //! the name says otherwise (`_nm`, `_px`). Images are single-channel `f32`.
 
+pub mod analyze;
+pub mod carbon;
 pub mod dataset;
 pub mod error;
+pub mod eval;
 pub mod fft;
 pub mod image;
+pub mod intensity;
 pub mod io;
+pub mod jni_api;
+pub mod localize;
+pub mod network;
+pub mod normalize;
+pub mod outputs;
+pub mod overlay;
+pub mod polymorph;
+pub mod report;
+pub mod resample;
 pub mod sim;
+pub mod tiling;
+pub mod vacancy;
 
+pub use analyze::{Analysis, Analyzer, Options, Tasks};
 pub use error::{Error, ErrorKind, Result};
 pub use image::Image;

@@ -153,3 +153,135 @@ fn dataset_shards_are_reproducible() {
     let meta = std::fs::read_to_string(a.join("shard-00000.meta.jsonl")).unwrap();
     assert_eq!(meta.lines().count(), 3);
 }
+
+/// `stemsight analyze` writes every contract file per input, reads the pixel size
+/// from the calibration, finds the shipped models by itself, and keeps going
+/// past a bad input while exiting non-zero with a one-line reason.
+#[test]
+fn analyze_writes_the_contract_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let o = stemsight(&[
+        "simulate",
+        "--polymorph",
+        "2H-1L",
+        "--size",
+        "160",
+        "--pixel-size",
+        "0.1",
+        "--dose",
+        "1e5",
+        "--seed",
+        "4",
+        "--out",
+        sim.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let bad = dir.path().join("broken.tif");
+    std::fs::write(&bad, b"II*\0garbage").unwrap();
+    let out = dir.path().join("out");
+    let image = sim.join("image.tif");
+    let o = stemsight(&[
+        "analyze",
+        image.to_str().unwrap(),
+        bad.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "a broken input must fail the run");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("broken.tif"), "{stderr}");
+    let res = out.join("image");
+    for f in [
+        "report.json",
+        "atoms.csv",
+        "vacancies.csv",
+        "polymorph.tif",
+        "carbon.tif",
+        "overlay.png",
+    ] {
+        assert!(res.join(f).is_file(), "{f} missing");
+    }
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(res.join("report.json")).unwrap()).unwrap();
+    for key in [
+        "tool_version",
+        "models",
+        "image",
+        "atoms",
+        "vacancies",
+        "polymorph",
+        "carbon",
+        "summary",
+        "timing_ms",
+    ] {
+        assert!(r.get(key).is_some(), "report lacks {key}");
+    }
+    assert!((r["image"]["pixel_size_angstrom"].as_f64().unwrap() - 0.1).abs() < 1e-6);
+    for key in [
+        "n_mo",
+        "n_s2_sites",
+        "n_vs1",
+        "n_vs2",
+        "vs_per_s2_site",
+        "missing_s_per_s2_site",
+        "vacancies_per_nm2",
+        "analyzed_area_nm2",
+        "excluded_area_nm2",
+    ] {
+        assert!(r["summary"].get(key).is_some(), "summary lacks {key}");
+    }
+    let atom = &r["atoms"][0];
+    for key in [
+        "x",
+        "y",
+        "x_A",
+        "y_A",
+        "site",
+        "intensity",
+        "normalized_intensity",
+    ] {
+        assert!(atom.get(key).is_some(), "atom lacks {key}");
+    }
+    assert!(r["atoms"].as_array().unwrap().len() > 100);
+    assert!(r["timing_ms"]["total"].as_f64().unwrap() > 0.0);
+    let csv = std::fs::read_to_string(res.join("atoms.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        r["atoms"].as_array().unwrap().len() + 1
+    );
+
+    // Without calibration and without --pixel-size: refused with a clear message.
+    let png = dir.path().join("plain.png");
+    let o = stemsight(&[
+        "simulate",
+        "--polymorph",
+        "2H-1L",
+        "--size",
+        "64",
+        "--seed",
+        "1",
+        "--png",
+        "--out",
+        dir.path().join("p").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    std::fs::copy(dir.path().join("p/image.png"), &png).unwrap();
+    let o = stemsight(&[
+        "analyze",
+        png.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--pixel-size"));
+    let o = stemsight(&[
+        "analyze",
+        png.to_str().unwrap(),
+        "--pixel-size",
+        "0.1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -206,7 +206,7 @@ class StemDataset(Dataset):
             r0, c0 = (h - c) // 2, (w - c) // 2
         sl = (slice(r0, r0 + c), slice(c0, c0 + c))
 
-        if self.train and self.intensity and rng.random() < 0.8:
+        if self.train and self.intensity and rng.random() < 0.3:
             img = random_gamma(img, rng)
         x = normalize(img)[sl]
         if self.train and self.intensity and rng.random() < 0.8:
@@ -239,7 +239,7 @@ class StemDataset(Dataset):
         return atom_heatmaps(x, y, ch, (self.crop, self.crop), sigma)
 
 
-def random_gamma(img, rng, lo=0.7, hi=1.4):
+def random_gamma(img, rng, lo=0.85, hi=1.18):
     """Gamma on the min-max-scaled raw image: mimics the per-sample detector
     non-linearity that a later affine normalization cannot undo."""
     a, b = float(img.min()), float(img.max())

@@ -3,9 +3,14 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use stemsight::dataset::{write_dataset, DatasetConfig};
-use stemsight::io;
+use stemsight::analyze::default_models_dir;
+use stemsight::dataset::{write_dataset, write_testset, DatasetConfig};
+use stemsight::eval::{evaluate, summary_table};
+use stemsight::io::read::read_image;
+use stemsight::localize::Refinement;
+use stemsight::outputs::write_analysis;
 use stemsight::sim::{simulate, BoundaryShape, Polymorph, SimRequest};
+use stemsight::{Analyzer, Options, Tasks};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +29,93 @@ enum Command {
     Simulate(SimulateArgs),
     /// Simulate many training samples in parallel as .npy shards.
     Dataset(DatasetArgs),
+    /// Simulate held-out folders (image + truth) for `stemsight eval`.
+    Testset(TestsetArgs),
+    /// Find atoms, vacancies, polymorphs and carbon in images.
+    Analyze(AnalyzeArgs),
+    /// Score the whole pipeline on simulated folders with truth.
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct TestsetArgs {
+    #[arg(long)]
+    n: usize,
+    /// Base seed; held-out sets use 900000 and up (training 1000+, validation 500000+).
+    #[arg(long)]
+    seed: u64,
+    /// JSON file of ranges (DatasetConfig), e.g. scripts/data/eval.json.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Field of view in Å; each image is sized to it at its pixel size (else config size).
+    #[arg(long)]
+    field: Option<f64>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Settings shared by `analyze` and `eval`.
+#[derive(Args, Clone)]
+struct EngineArgs {
+    /// Model directory (default: STEMSIGHT_MODELS, the repository's models/, ./models).
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Keep contaminated areas in the statistics.
+    #[arg(long)]
+    no_carbon_filter: bool,
+    /// Carbon-map level (0..1, × 10 Å) from which an area counts as contaminated.
+    #[arg(long, default_value_t = stemsight::carbon::DEFAULT_THRESHOLD)]
+    carbon_threshold: f64,
+    /// Sub-pixel refinement of columns: centroid (on the image) or heatmap.
+    #[arg(long, default_value = "centroid")]
+    refinement: String,
+    /// cpu, or cuda where built with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Context around each tile centre, in model pixels.
+    #[arg(long, default_value_t = 32)]
+    halo: usize,
+    /// Atom heatmap level (0..1) a column peak must reach.
+    #[arg(long, default_value_t = 0.35)]
+    atom_threshold: f32,
+    /// P(VS1) + P(VS2) level (0..1) that outlines a vacancy.
+    #[arg(long, default_value_t = 0.5)]
+    vacancy_threshold: f32,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// TIFF (8/16/32-bit, stacks) or PNG files.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Å per pixel; read from the file's calibration when absent.
+    #[arg(long)]
+    pixel_size: Option<f64>,
+    /// Comma-separated subset of atoms,vacancies,polymorph,carbon.
+    #[arg(long, default_value = "atoms,vacancies,polymorph,carbon")]
+    tasks: String,
+    /// Skip inputs whose report.json already exists (resume an interrupted batch).
+    #[arg(long)]
+    skip_existing: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Folder of simulate-style folders (image.tif, truth.json, polymorph.tif, carbon.tif).
+    #[arg(long)]
+    data: PathBuf,
+    /// Write the JSON scores here (also printed).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 #[derive(Args)]
@@ -146,40 +238,7 @@ fn run_simulate(a: SimulateArgs) -> Result<()> {
 }
 
 fn write_sample(out: &Path, s: &stemsight::sim::Sample, png: bool) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let (w, h) = (s.image.width, s.image.height);
-    io::tiff::write_f32(
-        &out.join("image.tif"),
-        w,
-        h,
-        &s.image.data,
-        s.image.pixel_size_angstrom,
-    )?;
-    io::tiff::write_u8(
-        &out.join("polymorph.tif"),
-        w,
-        h,
-        &s.polymorph_map,
-        s.image.pixel_size_angstrom,
-    )?;
-    io::tiff::write_f32(
-        &out.join("carbon.tif"),
-        w,
-        h,
-        &s.carbon_map,
-        s.image.pixel_size_angstrom,
-    )?;
-    let truth = serde_json::to_string_pretty(&s.truth())?;
-    std::fs::write(out.join("truth.json"), truth)?;
-    if png {
-        io::png::write(
-            &out.join("image.png"),
-            w,
-            h,
-            1,
-            &io::png::to_display_bytes(&s.image.data),
-        )?;
-    }
+    stemsight::outputs::write_simulation(out, s, png)?;
     Ok(())
 }
 
@@ -219,11 +278,229 @@ fn run_dataset(a: DatasetArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_testset(a: TestsetArgs) -> Result<()> {
+    let cfg: DatasetConfig = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("invalid dataset config {}", p.display()))?
+        }
+        None => DatasetConfig::default(),
+    };
+    let bar = progress_bar(a.n, "images");
+    write_testset(&cfg, a.n, a.seed, a.field, &a.out, |done| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "{}: {} held-out folders (seed {})",
+        a.out.display(),
+        a.n,
+        a.seed
+    );
+    Ok(())
+}
+
+fn progress_bar(n: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(n as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {what}  {{elapsed}} (eta {{eta}}) {{msg}}"
+        ))
+        .expect("static template"),
+    );
+    bar
+}
+
+/// Loads the models and turns the shared flags into options.
+fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
+    if let Some(t) = e.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()?;
+    }
+    match e.device.as_str() {
+        "cpu" => {}
+        "cuda" => bail!("this stemsight was built without CUDA support; use --device cpu"),
+        other => bail!("unknown device '{other}' (cpu or cuda)"),
+    }
+    let dir = e.models.clone().unwrap_or_else(default_models_dir);
+    let analyzer = Analyzer::load(&dir)?;
+    let options = Options {
+        tasks,
+        carbon_filter: !e.no_carbon_filter,
+        carbon_threshold: e.carbon_threshold,
+        refinement: e
+            .refinement
+            .parse::<Refinement>()
+            .map_err(anyhow::Error::msg)?,
+        halo: e.halo,
+        atom_threshold: e.atom_threshold,
+        vacancy_threshold: e.vacancy_threshold,
+        ..Options::default()
+    };
+    Ok((analyzer, options))
+}
+
+fn run_analyze(a: AnalyzeArgs) -> Result<()> {
+    let tasks = Tasks::parse(&a.tasks)?;
+    let (analyzer, options) = engine(&a.engine, tasks)?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let bar = progress_bar(a.images.len(), "images");
+    if a.images.len() < 2 {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut failed = 0;
+    let names = output_names(&a.images);
+    for (k, path) in a.images.iter().enumerate() {
+        let stem = names[k].clone();
+        bar.set_message(stem.clone());
+        match analyze_file(
+            &analyzer,
+            &options,
+            path,
+            a.pixel_size,
+            &a.out.join(&stem),
+            a.skip_existing,
+        ) {
+            Ok(lines) => {
+                for l in lines {
+                    bar.println(l);
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| eprintln!("stemsight: {}: {e:#}", path.display()));
+            }
+        }
+        bar.set_position(k as u64 + 1);
+    }
+    bar.finish_and_clear();
+    if failed > 0 {
+        bail!("{failed} of {} inputs failed", a.images.len());
+    }
+    Ok(())
+}
+
+/// Output folder names: the file stem, or `<parent>_<stem>` where stems collide
+/// (e.g. many `image.tif` in simulation folders), numbered if that still collides.
+fn output_names(paths: &[PathBuf]) -> Vec<String> {
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into())
+    };
+    let mut count = std::collections::HashMap::new();
+    for p in paths {
+        *count.entry(stem(p)).or_insert(0) += 1;
+    }
+    let mut used = std::collections::HashSet::new();
+    paths
+        .iter()
+        .map(|p| {
+            let s = stem(p);
+            let mut name = if count[&s] > 1 {
+                let parent = p
+                    .parent()
+                    .and_then(|d| d.file_name())
+                    .map(|d| d.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                format!("{parent}_{s}")
+            } else {
+                s
+            };
+            let base = name.clone();
+            let mut k = 1;
+            while !used.insert(name.clone()) {
+                k += 1;
+                name = format!("{base}-{k}");
+            }
+            name
+        })
+        .collect()
+}
+
+/// Analyzes every frame of one file; returns the summary lines to print.
+fn analyze_file(
+    analyzer: &Analyzer,
+    options: &Options,
+    path: &Path,
+    pixel_size: Option<f64>,
+    out: &Path,
+    skip_existing: bool,
+) -> Result<Vec<String>> {
+    if skip_existing && out.join("report.json").is_file() {
+        return Ok(vec![format!(
+            "{}: already analyzed, skipped",
+            path.display()
+        )]);
+    }
+    let loaded = read_image(path)?;
+    let n = loaded.frames.len();
+    let mut lines = Vec::new();
+    for (f, frame) in loaded.frames.iter().enumerate() {
+        let (px, source) = match (pixel_size, frame.pixel_size_angstrom) {
+            (Some(p), _) => (p, "argument"),
+            (None, Some(p)) => (p, "file"),
+            (None, None) => {
+                bail!("no pixel size: the file has no usable calibration; pass --pixel-size in Å")
+            }
+        };
+        let mut analysis = analyzer.analyze(frame, px, options, &|_, _| true)?;
+        let r = &mut analysis.report;
+        r.image.path = path.display().to_string();
+        r.image.pixel_size_source = source.to_string();
+        r.image.frame = f;
+        r.image.frames = n;
+        r.warnings.extend(loaded.warnings.iter().cloned());
+        let dir = if n > 1 {
+            out.join(format!("frame-{f:04}"))
+        } else {
+            out.to_path_buf()
+        };
+        write_analysis(&dir, &analysis, &frame.data)?;
+        let mut line = analysis.report.summary_text();
+        if n > 1 {
+            line = format!("[frame {f}] {line}");
+        }
+        lines.push(line);
+        for w in &analysis.report.warnings {
+            lines.push(format!("  warning: {w}"));
+        }
+    }
+    Ok(lines)
+}
+
+fn run_eval(a: EvalArgs) -> Result<()> {
+    let (analyzer, options) = engine(&a.engine, Tasks::default())?;
+    let n = stemsight::eval::sample_dirs(&a.data)?.len();
+    let bar = progress_bar(n, "images");
+    let report = evaluate(&analyzer, &a.data, &options, &|done, _| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    print!("{}", summary_table(&report));
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(out) = &a.out {
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(out, &json).with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!("scores written to {}", out.display());
+    }
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(a) => run_simulate(a),
         Command::Dataset(a) => run_dataset(a),
+        Command::Testset(a) => run_testset(a),
+        Command::Analyze(a) => run_analyze(a),
+        Command::Eval(a) => run_eval(a),
     };
     if let Err(e) = result {
         eprintln!("stemsight: {e:#}");

@@ -1,0 +1,656 @@
+//! The analysis pipeline: one calibrated image in, a [`Report`] and maps out.
+//!
+//! input grid → resample to the model pixel size → normalize → halo tiles →
+//! network → (atoms, vacancies, polymorph, carbon) on the model grid → points
+//! mapped back to the input grid → intensities measured on the input image →
+//! statistics with contaminated areas excluded.
+
+use crate::carbon;
+use crate::error::{Error, ErrorKind, Result};
+use crate::image::Image;
+use crate::intensity;
+use crate::localize::{self, Refinement};
+use crate::network::Network;
+use crate::normalize::normalize;
+use crate::polymorph;
+use crate::report::*;
+use crate::resample::{bilinear, Grid};
+use crate::sim::structure::POLYMORPH_CLASSES;
+use crate::tiling::{self, TilePlan};
+use crate::vacancy;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Accepted pixel sizes, Å/px: atomic resolution of MoS₂ needs < 0.5 Å/px;
+/// below 0.03 Å/px a 64-px image holds less than one unit cell.
+pub const PIXEL_SIZE_RANGE: (f64, f64) = (0.03, 0.5);
+/// Smallest image side, in input pixels.
+pub const MIN_SIDE: usize = 16;
+/// Largest share of NaN/Inf pixels that is repaired (with a warning) rather than refused.
+pub const MAX_BAD_PIXEL_FRACTION: f64 = 0.01;
+
+/// What to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tasks {
+    pub atoms: bool,
+    pub vacancies: bool,
+    pub polymorph: bool,
+    pub carbon: bool,
+}
+
+impl Default for Tasks {
+    fn default() -> Self {
+        Tasks {
+            atoms: true,
+            vacancies: true,
+            polymorph: true,
+            carbon: true,
+        }
+    }
+}
+
+impl Tasks {
+    /// Parses `atoms,vacancies,polymorph,carbon` (any subset, any order).
+    pub fn parse(text: &str) -> Result<Tasks> {
+        let mut t = Tasks {
+            atoms: false,
+            vacancies: false,
+            polymorph: false,
+            carbon: false,
+        };
+        for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match part {
+                "atoms" => t.atoms = true,
+                "vacancies" | "vacancy" => t.vacancies = true,
+                "polymorph" | "polymorphs" => t.polymorph = true,
+                "carbon" => t.carbon = true,
+                other => {
+                    return Err(Error::invalid(format!(
+                        "unknown task '{other}' (choose from atoms,vacancies,polymorph,carbon)"
+                    )))
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        [
+            (self.atoms, "atoms"),
+            (self.vacancies, "vacancies"),
+            (self.polymorph, "polymorph"),
+            (self.carbon, "carbon"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| n.to_string())
+        .collect()
+    }
+}
+
+/// Tunable settings; the defaults are what `stemsight eval` was measured with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub tasks: Tasks,
+    /// Leave contaminated areas out of the statistics.
+    pub carbon_filter: bool,
+    pub carbon_threshold: f64,
+    pub atom_threshold: f32,
+    pub vacancy_threshold: f32,
+    pub refinement: Refinement,
+    /// Context kept around each tile's centre, in model pixels.
+    pub halo: usize,
+    /// Run tiles in parallel with rayon (else one tile at a time).
+    pub parallel_tiles: bool,
+    /// Force one tile size (multiple of 16) instead of choosing per image.
+    pub tile: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tasks: Tasks::default(),
+            carbon_filter: true,
+            carbon_threshold: carbon::DEFAULT_THRESHOLD,
+            atom_threshold: 0.35,
+            vacancy_threshold: 0.5,
+            refinement: Refinement::Centroid,
+            halo: 32,
+            parallel_tiles: true,
+            tile: None,
+        }
+    }
+}
+
+/// Everything one analysis produces.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub report: Report,
+    /// Polymorph class per input pixel (0 = vacuum, then `POLYMORPH_CLASSES`).
+    pub polymorph_map: Vec<u8>,
+    /// Probability of that class per input pixel (how sure the network is).
+    pub polymorph_probability: Vec<f32>,
+    /// Carbon map per input pixel (0..1; × scale = Å).
+    pub carbon_map: Vec<f32>,
+    /// Each atom's position by the other sub-pixel refinement (for `stemsight eval`).
+    pub alt_positions: Vec<(f64, f64)>,
+    pub width: usize,
+    pub height: usize,
+}
+
+/// A loaded model set, ready to analyze any number of images.
+#[derive(Debug)]
+pub struct Analyzer {
+    pub network: Network,
+}
+
+/// Where the shipped models are when no directory is given: `STEMSIGHT_MODELS`,
+/// else `models/` next to the repository the executable was built in, else `./models`.
+pub fn default_models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STEMSIGHT_MODELS") {
+        return PathBuf::from(dir);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1) {
+            let candidate = dir.join("models");
+            if candidate.join("README.md").is_file() && find_model_dir(&candidate).is_some() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from("models")
+}
+
+/// The first sub-directory (or the directory itself) holding a `model.json`.
+fn find_model_dir(dir: &Path) -> Option<PathBuf> {
+    if dir.join("model.json").is_file() {
+        return Some(dir.to_path_buf());
+    }
+    let mut subs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("model.json").is_file())
+        .collect();
+    subs.sort();
+    subs.into_iter().next()
+}
+
+impl Analyzer {
+    /// Loads the model from `dir` (or its first sub-directory with a `model.json`).
+    pub fn load(dir: &Path) -> Result<Analyzer> {
+        let model_dir = find_model_dir(dir).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Model,
+                "no model found (expected model.json in this directory or a sub-directory; \
+                 set --models or STEMSIGHT_MODELS)",
+            )
+            .with_path(dir)
+        })?;
+        Ok(Analyzer {
+            network: Network::load(&model_dir)?,
+        })
+    }
+
+    pub fn model_pixel_size(&self) -> f64 {
+        self.network.card.pixel_size_angstrom
+    }
+
+    /// Analyzes one image. `progress(done, total)` is called as tiles finish;
+    /// returning `false` cancels with `ErrorKind::Cancelled`. The image is not modified.
+    pub fn analyze(
+        &self,
+        image: &Image,
+        pixel_size: f64,
+        options: &Options,
+        progress: &(dyn Fn(usize, usize) -> bool + Sync),
+    ) -> Result<Analysis> {
+        let t_start = Instant::now();
+        let mut timing = BTreeMap::new();
+        let mut warnings = Vec::new();
+        validate(image, pixel_size)?;
+        let (w, h) = (image.width, image.height);
+        let pixels = repair(&image.data, &mut warnings)?;
+
+        // Model grid.
+        let card = &self.network.card;
+        let grid = Grid::new(w, h, pixel_size / card.pixel_size_angstrom);
+        let lap = Instant::now();
+        let resampled = grid.resample(&pixels);
+        let input = normalize(&resampled, &card.input.normalization);
+        timing.insert("resample_ms".to_string(), ms(lap));
+
+        let lap = Instant::now();
+        let plan = match options.tile {
+            Some(t) if t > 2 * options.halo => {
+                TilePlan::with_tile(grid.out_width, grid.out_height, t, options.halo)
+            }
+            Some(t) => {
+                return Err(Error::invalid(format!(
+                    "tile {t} must be larger than twice the halo {}",
+                    options.halo
+                )))
+            }
+            None => TilePlan::choose(
+                grid.out_width,
+                grid.out_height,
+                options.halo,
+                &tiling::TILE_SIZES,
+            )?,
+        };
+        let maps = tiling::run_tiled(
+            &self.network,
+            &input,
+            &plan,
+            options.parallel_tiles,
+            progress,
+        )?;
+        timing.insert("inference_ms".to_string(), ms(lap));
+
+        let lap = Instant::now();
+        let (gw, gh) = (grid.out_width, grid.out_height);
+        let plane = gw * gh;
+        let head = |name: &str| {
+            maps.head(name).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Model,
+                    format!("the model has no '{name}' output"),
+                )
+            })
+        };
+        let (classes, class_prob) = {
+            let p = head("polymorph")?;
+            polymorph::class_map(&p.data, p.channels, plane)
+        };
+        let carbon_map = head("carbon")?.channel(0, plane).to_vec();
+        let filter = options.carbon_filter && options.tasks.carbon;
+        let dirty = carbon::mask(&carbon_map, options.carbon_threshold);
+        let is_dirty = |x: f64, y: f64| -> bool {
+            let (cx, cy) = grid.to_canonical(x, y);
+            let i = nearest(cx, cy, gw, gh);
+            dirty[i]
+        };
+        let class_at = |x: f64, y: f64| -> u8 {
+            let (cx, cy) = grid.to_canonical(x, y);
+            classes[nearest(cx, cy, gw, gh)]
+        };
+
+        // Background for intensities, on the model grid in input intensity units.
+        let bg_map = intensity::background(
+            &resampled,
+            gw,
+            gh,
+            (intensity::BACKGROUND_WINDOW_A / card.pixel_size_angstrom).round() as usize,
+        );
+        let bg = |x: f64, y: f64| -> f32 {
+            let (cx, cy) = grid.to_canonical(x, y);
+            bilinear(&bg_map, gw, gh, cx, cy)
+        };
+        let area = pixel_size * pixel_size;
+        let r_int = intensity::INTEGRATION_RADIUS_A / pixel_size;
+        let integrator = intensity::Integrator {
+            image: &pixels,
+            width: w,
+            height: h,
+            radius_px: r_int,
+            pixel_area_a2: area,
+        };
+        let integrate = |x: f64, y: f64| integrator.at(x, y, bg(x, y));
+
+        // Atoms.
+        let atoms_head = head("atoms")?;
+        let min_sep = 1.0 / card.pixel_size_angstrom;
+        let peaks = localize::find_peaks(
+            &[atoms_head.channel(0, plane), atoms_head.channel(1, plane)],
+            gw,
+            gh,
+            options.atom_threshold,
+            min_sep,
+        );
+        let refine_r = 0.5 / pixel_size;
+        let heatmap_pos: Vec<(f64, f64)> = peaks.iter().map(|p| grid.to_input(p.x, p.y)).collect();
+        let centroid_pos: Vec<(f64, f64)> = heatmap_pos
+            .iter()
+            .map(|&(x, y)| localize::centroid(&pixels, w, h, x, y, refine_r))
+            .collect();
+        let (positions, alt_positions) = match options.refinement {
+            Refinement::Heatmap => (heatmap_pos, centroid_pos),
+            Refinement::Centroid => (centroid_pos, heatmap_pos),
+        };
+        let intensities: Vec<f64> = positions.iter().map(|&(x, y)| integrate(x, y)).collect();
+        let metal: Vec<bool> = peaks.iter().map(|p| p.channel == 0).collect();
+        let point_class: Vec<u8> = positions.iter().map(|&(x, y)| class_at(x, y)).collect();
+        let point_dirty: Vec<bool> = positions
+            .iter()
+            .map(|&(x, y)| filter && is_dirty(x, y))
+            .collect();
+
+        // Intensity reference: chalcogen-only columns nearby (S₂ median = 1); where a
+        // polymorph has none (2H-2L, 3R-3L), the same-channel median stands in.
+        let reference_radius = intensity::REFERENCE_RADIUS_A / pixel_size;
+        let refs_of = |want_metal: bool| -> Vec<(f64, f64, f64)> {
+            positions
+                .iter()
+                .zip(&intensities)
+                .zip(&metal)
+                .filter(|(_, &m)| m == want_metal)
+                .map(|((&(x, y), &i), _)| (x, y, i))
+                .collect()
+        };
+        let chalcogen_refs = refs_of(false);
+        let metal_refs = refs_of(true);
+        let s2_ref = intensity::local_reference(&positions, &chalcogen_refs, reference_radius);
+        let metal_ref = intensity::local_reference(&positions, &metal_refs, reference_radius);
+
+        let to_a = |v: f64| v * pixel_size;
+        let mut atoms = Vec::with_capacity(peaks.len());
+        for (k, p) in peaks.iter().enumerate() {
+            let (x, y) = positions[k];
+            let same = if metal[k] { metal_ref[k] } else { s2_ref[k] };
+            let relative = if same > 0.0 {
+                intensities[k] / same
+            } else {
+                1.0
+            };
+            let site = polymorph::site_label(point_class[k], metal[k], relative);
+            let norm = if s2_ref[k] > 0.0 && !chalcogen_refs.is_empty() {
+                intensities[k] / s2_ref[k]
+            } else {
+                f64::NAN
+            };
+            atoms.push(Atom {
+                x,
+                y,
+                x_a: to_a(x),
+                y_a: to_a(y),
+                site,
+                intensity: intensities[k],
+                normalized_intensity: norm,
+                polymorph: POLYMORPH_CLASSES[point_class[k] as usize].to_string(),
+                score: p.score as f64,
+                in_contaminated_area: point_dirty[k],
+            });
+        }
+
+        // Vacancies.
+        let vac_head = head("vacancy")?;
+        let disk_px = std::f64::consts::PI * (0.95 / card.pixel_size_angstrom).powi(2);
+        let points = vacancy::find_vacancies(
+            vac_head.channel(1, plane),
+            vac_head.channel(2, plane),
+            gw,
+            gh,
+            options.vacancy_threshold,
+            ((0.15 * disk_px).round() as usize).max(3),
+        );
+        let vac_pos: Vec<(f64, f64)> = points.iter().map(|p| grid.to_input(p.x, p.y)).collect();
+        let vac_ref = intensity::local_reference(&vac_pos, &chalcogen_refs, reference_radius);
+        let vacancies: Vec<Vacancy> = points
+            .iter()
+            .zip(&vac_pos)
+            .zip(&vac_ref)
+            .map(|((p, &(x, y)), &r)| Vacancy {
+                x,
+                y,
+                x_a: to_a(x),
+                y_a: to_a(y),
+                kind: p.type_name().to_string(),
+                confidence: p.confidence,
+                in_contaminated_area: filter && is_dirty(x, y),
+                normalized_intensity: if r > 0.0 {
+                    integrate(x, y) / r
+                } else {
+                    f64::NAN
+                },
+                polymorph: POLYMORPH_CLASSES[class_at(x, y) as usize].to_string(),
+            })
+            .collect();
+
+        // Areas and fractions on the model grid (each pixel = model_px² Å²).
+        let px_nm2 = (card.pixel_size_angstrom / 10.0).powi(2);
+        let material = classes.iter().filter(|&&c| c != 0).count();
+        let material_dirty = (0..plane).filter(|&i| classes[i] != 0 && dirty[i]).count();
+        let excluded = if filter { material_dirty } else { 0 };
+        let fractions = polymorph::fractions(&classes, |_| true);
+        let fractions_clean = polymorph::fractions(&classes, |i| !(filter && dirty[i]));
+
+        // Summary over clean material.
+        let clean_atoms = atoms.iter().filter(|a| !a.in_contaminated_area);
+        let (mut n_mo, mut n_chalcogen) = (0usize, 0usize);
+        for a in clean_atoms {
+            if a.site.contains("Mo") {
+                n_mo += 1;
+            } else {
+                n_chalcogen += 1;
+            }
+        }
+        let n_vs1 = vacancies
+            .iter()
+            .filter(|v| !v.in_contaminated_area && v.kind == "VS1")
+            .count();
+        let n_vs2 = vacancies
+            .iter()
+            .filter(|v| !v.in_contaminated_area && v.kind == "VS2")
+            .count();
+        // A VS2 site has no column left, so it adds to the detected chalcogen columns.
+        let n_s2_sites = n_chalcogen + n_vs2;
+        let per_site = |n: usize| {
+            if n_s2_sites > 0 {
+                n as f64 / n_s2_sites as f64
+            } else {
+                0.0
+            }
+        };
+        let analyzed = (material - excluded) as f64 * px_nm2;
+        let summary = Summary {
+            n_mo,
+            n_s2_sites,
+            n_vs1,
+            n_vs2,
+            vs_per_s2_site: per_site(n_vs1 + n_vs2),
+            missing_s_per_s2_site: per_site(n_vs1 + 2 * n_vs2),
+            vacancies_per_nm2: if analyzed > 0.0 {
+                (n_vs1 + n_vs2) as f64 / analyzed
+            } else {
+                0.0
+            },
+            analyzed_area_nm2: analyzed,
+            excluded_area_nm2: excluded as f64 * px_nm2,
+            n_vacancies_excluded: vacancies.iter().filter(|v| v.in_contaminated_area).count(),
+        };
+
+        let histogram = histograms(&atoms, &vacancies);
+        timing.insert("analysis_ms".to_string(), ms(lap));
+
+        // Maps back on the input grid.
+        let lap = Instant::now();
+        let mut polymorph_map = vec![0u8; w * h];
+        let mut polymorph_probability = vec![0f32; w * h];
+        let mut carbon_out = vec![0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let (cx, cy) = grid.to_canonical(x as f64, y as f64);
+                let k = nearest(cx, cy, gw, gh);
+                polymorph_map[y * w + x] = classes[k];
+                polymorph_probability[y * w + x] = class_prob[k];
+                carbon_out[y * w + x] = bilinear(&carbon_map, gw, gh, cx, cy);
+            }
+        }
+        timing.insert("maps_ms".to_string(), ms(lap));
+
+        let scale = card
+            .heads
+            .get("carbon")
+            .and_then(|h| h.scale_angstrom)
+            .unwrap_or(10.0);
+        timing.insert("total".to_string(), ms(t_start));
+        let report = Report {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            models: vec![ModelRef {
+                name: card.name.clone(),
+                sha256: card.sha256.clone(),
+            }],
+            image: ImageInfo {
+                path: String::new(),
+                width: w,
+                height: h,
+                pixel_size_angstrom: pixel_size,
+                pixel_size_source: String::new(),
+                frame: 0,
+                frames: 1,
+            },
+            atoms: if options.tasks.atoms {
+                atoms
+            } else {
+                Vec::new()
+            },
+            vacancies: if options.tasks.vacancies {
+                vacancies
+            } else {
+                Vec::new()
+            },
+            polymorph: PolymorphSummary {
+                classes: POLYMORPH_CLASSES.iter().map(|s| s.to_string()).collect(),
+                fractions: if options.tasks.polymorph {
+                    fractions
+                } else {
+                    BTreeMap::new()
+                },
+                fractions_clean: if options.tasks.polymorph {
+                    fractions_clean
+                } else {
+                    BTreeMap::new()
+                },
+                vacuum_fraction: (plane - material) as f64 / plane.max(1) as f64,
+            },
+            carbon: CarbonSummary {
+                contaminated_fraction: if material > 0 {
+                    material_dirty as f64 / material as f64
+                } else {
+                    0.0
+                },
+                threshold: options.carbon_threshold,
+                scale_angstrom: scale,
+                filter_applied: filter,
+            },
+            summary,
+            intensity_histogram: histogram,
+            settings: Settings {
+                tasks: options.tasks.names(),
+                model_pixel_size_angstrom: card.pixel_size_angstrom,
+                tile: plan.tile,
+                halo: plan.halo,
+                tiles: plan.cores.len(),
+                atom_threshold: options.atom_threshold as f64,
+                vacancy_threshold: options.vacancy_threshold as f64,
+                carbon_threshold: options.carbon_threshold,
+                carbon_filter: filter,
+                refinement: format!("{:?}", options.refinement).to_lowercase(),
+            },
+            warnings,
+            timing_ms: timing,
+        };
+        Ok(Analysis {
+            report,
+            polymorph_map,
+            polymorph_probability,
+            carbon_map: carbon_out,
+            alt_positions: if options.tasks.atoms {
+                alt_positions
+            } else {
+                Vec::new()
+            },
+            width: w,
+            height: h,
+        })
+    }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+#[inline]
+fn nearest(x: f64, y: f64, w: usize, h: usize) -> usize {
+    let c = (x.round().max(0.0) as usize).min(w - 1);
+    let r = (y.round().max(0.0) as usize).min(h - 1);
+    r * w + c
+}
+
+/// Refuses what cannot be analyzed, with a message that says what to change.
+pub fn validate(image: &Image, pixel_size: f64) -> Result<()> {
+    if image.width < MIN_SIDE || image.height < MIN_SIDE {
+        return Err(Error::invalid(format!(
+            "image is {}x{} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed",
+            image.width, image.height
+        )));
+    }
+    if image.data.len() != image.width * image.height {
+        return Err(Error::invalid("pixel buffer does not match the image size"));
+    }
+    let (lo, hi) = PIXEL_SIZE_RANGE;
+    if !pixel_size.is_finite() || pixel_size < lo || pixel_size > hi {
+        return Err(Error::invalid(format!(
+            "pixel size {pixel_size} Å is outside {lo}–{hi} Å; check the calibration \
+             (is it in nm or pm?) or pass --pixel-size in Å"
+        )));
+    }
+    Ok(())
+}
+
+/// NaN/Inf pixels: a few are replaced by the median (warned); many are refused.
+fn repair(data: &[f32], warnings: &mut Vec<String>) -> Result<Vec<f32>> {
+    let bad = data.iter().filter(|v| !v.is_finite()).count();
+    if bad == 0 {
+        return Ok(data.to_vec());
+    }
+    if bad as f64 > MAX_BAD_PIXEL_FRACTION * data.len() as f64 || bad == data.len() {
+        return Err(Error::invalid(format!(
+            "{bad} of {} pixels are NaN or infinite",
+            data.len()
+        )));
+    }
+    let mut good: Vec<f64> = data
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|&v| v as f64)
+        .collect();
+    let fill = intensity::median(&mut good) as f32;
+    warnings.push(format!("{bad} NaN/infinite pixels replaced by the median"));
+    Ok(data
+        .iter()
+        .map(|&v| if v.is_finite() { v } else { fill })
+        .collect())
+}
+
+fn histograms(atoms: &[Atom], vacancies: &[Vacancy]) -> IntensityHistogram {
+    const BINS: usize = 60;
+    let (lo, hi) = (0.0, 6.0);
+    let edges: Vec<f64> = (0..=BINS)
+        .map(|i| lo + (hi - lo) * i as f64 / BINS as f64)
+        .collect();
+    let mut by_site: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for a in atoms.iter().filter(|a| !a.in_contaminated_area) {
+        by_site
+            .entry(a.site.clone())
+            .or_default()
+            .push(a.normalized_intensity);
+    }
+    let mut by_vac: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for v in vacancies.iter().filter(|v| !v.in_contaminated_area) {
+        by_vac
+            .entry(v.kind.clone())
+            .or_default()
+            .push(v.normalized_intensity);
+    }
+    let hist = |m: BTreeMap<String, Vec<f64>>| {
+        m.into_iter()
+            .map(|(k, v)| (k, intensity::histogram(&v, lo, hi, BINS)))
+            .collect()
+    };
+    IntensityHistogram {
+        edges,
+        counts: hist(by_site),
+        vacancy_counts: hist(by_vac),
+    }
+}

@@ -1,0 +1,633 @@
+//! `stemsight eval`: scores the whole pipeline on simulated folders with truth,
+//! following SCIENCE.md §4.
+//!
+//! - Points (columns, VS1, VS2) match one-to-one within 0.7 Å, greedily by
+//!   distance; precision, recall, F1 per class; position RMSE in pm over matched
+//!   columns, for both sub-pixel refinements.
+//! - Polymorphs per pixel over the truly non-vacuum area: per-class accuracy and
+//!   a confusion matrix, on all pixels and on clean ones (true carbon < 3 Å).
+//! - Carbon: mean absolute thickness error (Å, truth clipped to the model's
+//!   10 Å scale) and IoU of the contaminated masks.
+//! - Every score is also broken down by dose decade and by carbon level.
+//!
+//! Counts are summed over images before dividing (micro-averages), so an image
+//! with many columns weighs more than a small one.
+
+use crate::analyze::{Analysis, Analyzer, Options};
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::read::read_image;
+use crate::sim::structure::POLYMORPH_CLASSES;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Match radius for columns and vacancies (SCIENCE.md §4).
+pub const MATCH_RADIUS_A: f64 = 0.7;
+/// True carbon thickness from which a pixel counts as contaminated.
+pub const CARBON_TRUTH_THRESHOLD_A: f64 = 3.0;
+
+#[derive(Debug, Clone, Deserialize)]
+struct Truth {
+    pixel_size_angstrom: f64,
+    width: usize,
+    height: usize,
+    columns: Vec<TruthPoint>,
+    vacancies: Vec<TruthPoint>,
+    params: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct TruthPoint {
+    x: f64,
+    y: f64,
+    #[serde(default)]
+    site: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+/// Matching counts for one class of points.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct PointCounts {
+    pub tp: usize,
+    pub fp: usize,
+    #[serde(rename = "fn")]
+    pub fn_: usize,
+    pub sq_err_a2: f64,
+    pub sq_err_alt_a2: f64,
+}
+
+impl PointCounts {
+    fn add(&mut self, o: &PointCounts) {
+        self.tp += o.tp;
+        self.fp += o.fp;
+        self.fn_ += o.fn_;
+        self.sq_err_a2 += o.sq_err_a2;
+        self.sq_err_alt_a2 += o.sq_err_alt_a2;
+    }
+
+    pub fn scores(&self) -> PointScores {
+        let p = self.tp as f64 / (self.tp + self.fp).max(1) as f64;
+        let r = self.tp as f64 / (self.tp + self.fn_).max(1) as f64;
+        PointScores {
+            precision: if self.tp + self.fp == 0 { 1.0 } else { p },
+            recall: if self.tp + self.fn_ == 0 { 1.0 } else { r },
+            f1: if self.tp + self.fp + self.fn_ == 0 {
+                1.0
+            } else {
+                2.0 * self.tp as f64 / (2 * self.tp + self.fp + self.fn_) as f64
+            },
+            rmse_pm: (self.sq_err_a2 / self.tp.max(1) as f64).sqrt() * 100.0,
+            n_true: self.tp + self.fn_,
+            n_pred: self.tp + self.fp,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PointScores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub rmse_pm: f64,
+    pub n_true: usize,
+    pub n_pred: usize,
+}
+
+/// Everything summed over a group of images.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tally {
+    pub images: usize,
+    pub atoms: PointCounts,
+    pub vs1: PointCounts,
+    pub vs2: PointCounts,
+    pub vs1_clean: PointCounts,
+    pub vs2_clean: PointCounts,
+    /// confusion[true][pred] over truly non-vacuum pixels.
+    pub confusion: Vec<Vec<u64>>,
+    pub confusion_clean: Vec<Vec<u64>>,
+    pub carbon_abs_err_sum_a: f64,
+    pub carbon_pixels: u64,
+    pub carbon_intersection: u64,
+    pub carbon_union: u64,
+    pub time_ms: f64,
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        let n = POLYMORPH_CLASSES.len();
+        Tally {
+            images: 0,
+            atoms: PointCounts::default(),
+            vs1: PointCounts::default(),
+            vs2: PointCounts::default(),
+            vs1_clean: PointCounts::default(),
+            vs2_clean: PointCounts::default(),
+            confusion: vec![vec![0; n]; n],
+            confusion_clean: vec![vec![0; n]; n],
+            carbon_abs_err_sum_a: 0.0,
+            carbon_pixels: 0,
+            carbon_intersection: 0,
+            carbon_union: 0,
+            time_ms: 0.0,
+        }
+    }
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.images += o.images;
+        self.atoms.add(&o.atoms);
+        self.vs1.add(&o.vs1);
+        self.vs2.add(&o.vs2);
+        self.vs1_clean.add(&o.vs1_clean);
+        self.vs2_clean.add(&o.vs2_clean);
+        for (a, b) in self.confusion.iter_mut().zip(&o.confusion) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        for (a, b) in self.confusion_clean.iter_mut().zip(&o.confusion_clean) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        self.carbon_abs_err_sum_a += o.carbon_abs_err_sum_a;
+        self.carbon_pixels += o.carbon_pixels;
+        self.carbon_intersection += o.carbon_intersection;
+        self.carbon_union += o.carbon_union;
+        self.time_ms += o.time_ms;
+    }
+
+    pub fn scores(&self) -> Scores {
+        let acc = |m: &Vec<Vec<u64>>| -> BTreeMap<String, Option<f64>> {
+            POLYMORPH_CLASSES
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(k, name)| {
+                    let total: u64 = m[k].iter().sum();
+                    let v = (total > 0).then(|| m[k][k] as f64 / total as f64);
+                    (name.to_string(), v)
+                })
+                .collect()
+        };
+        let overall = |m: &Vec<Vec<u64>>| {
+            let total: u64 = m.iter().skip(1).flat_map(|r| r.iter()).sum();
+            let correct: u64 = (1..m.len()).map(|k| m[k][k]).sum();
+            correct as f64 / total.max(1) as f64
+        };
+        let atoms = self.atoms.scores();
+        Scores {
+            images: self.images,
+            atoms,
+            atoms_rmse_alt_pm: (self.atoms.sq_err_alt_a2 / self.atoms.tp.max(1) as f64).sqrt()
+                * 100.0,
+            vs1: self.vs1.scores(),
+            vs2: self.vs2.scores(),
+            vs1_clean: self.vs1_clean.scores(),
+            vs2_clean: self.vs2_clean.scores(),
+            polymorph_accuracy: acc(&self.confusion),
+            polymorph_accuracy_clean: acc(&self.confusion_clean),
+            polymorph_pixel_accuracy: overall(&self.confusion),
+            polymorph_pixel_accuracy_clean: overall(&self.confusion_clean),
+            carbon_mae_a: self.carbon_abs_err_sum_a / self.carbon_pixels.max(1) as f64,
+            carbon_iou: if self.carbon_union == 0 {
+                1.0
+            } else {
+                self.carbon_intersection as f64 / self.carbon_union as f64
+            },
+            mean_time_ms: self.time_ms / self.images.max(1) as f64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    pub images: usize,
+    pub atoms: PointScores,
+    /// RMSE of the other sub-pixel refinement (heatmap if the report used centroid, and vice versa).
+    pub atoms_rmse_alt_pm: f64,
+    pub vs1: PointScores,
+    pub vs2: PointScores,
+    /// Vacancies where the true carbon is below 3 Å.
+    pub vs1_clean: PointScores,
+    pub vs2_clean: PointScores,
+    pub polymorph_accuracy: BTreeMap<String, Option<f64>>,
+    pub polymorph_accuracy_clean: BTreeMap<String, Option<f64>>,
+    pub polymorph_pixel_accuracy: f64,
+    pub polymorph_pixel_accuracy_clean: f64,
+    pub carbon_mae_a: f64,
+    pub carbon_iou: f64,
+    pub mean_time_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub data: String,
+    pub models: Vec<crate::report::ModelRef>,
+    pub refinement: String,
+    pub overall: Scores,
+    pub by_dose: BTreeMap<String, Scores>,
+    pub by_carbon: BTreeMap<String, Scores>,
+    pub by_pixel_size: BTreeMap<String, Scores>,
+    /// By scan-noise level: line jitter is not in the truth positions, so it sets a floor on RMSE.
+    pub by_scan_noise: BTreeMap<String, Scores>,
+    pub confusion: Vec<Vec<u64>>,
+    pub confusion_clean: Vec<Vec<u64>>,
+    pub classes: Vec<String>,
+    pub failures: Vec<String>,
+}
+
+/// Greedy one-to-one matching by distance; returns (tp, fp, fn, Σ d², matched pairs).
+fn match_points(
+    pred: &[(f64, f64)],
+    truth: &[(f64, f64)],
+    radius: f64,
+) -> (usize, usize, usize, f64, Vec<(usize, usize)>) {
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    let cell = radius.max(1e-9);
+    let mut grid: std::collections::HashMap<(i64, i64), Vec<usize>> = Default::default();
+    for (j, t) in truth.iter().enumerate() {
+        grid.entry(((t.0 / cell).floor() as i64, (t.1 / cell).floor() as i64))
+            .or_default()
+            .push(j);
+    }
+    for (i, p) in pred.iter().enumerate() {
+        let (gx, gy) = ((p.0 / cell).floor() as i64, (p.1 / cell).floor() as i64);
+        for yy in gy - 1..=gy + 1 {
+            for xx in gx - 1..=gx + 1 {
+                for &j in grid.get(&(xx, yy)).into_iter().flatten() {
+                    let d2 = (p.0 - truth[j].0).powi(2) + (p.1 - truth[j].1).powi(2);
+                    if d2 <= radius * radius {
+                        pairs.push((d2, i, j));
+                    }
+                }
+            }
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut used_p, mut used_t) = (vec![false; pred.len()], vec![false; truth.len()]);
+    let mut matched = Vec::new();
+    let mut sq = 0.0;
+    for (d2, i, j) in pairs {
+        if !used_p[i] && !used_t[j] {
+            used_p[i] = true;
+            used_t[j] = true;
+            sq += d2;
+            matched.push((i, j));
+        }
+    }
+    let tp = matched.len();
+    (tp, pred.len() - tp, truth.len() - tp, sq, matched)
+}
+
+fn read_u8_map(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
+    let loaded = read_image(path)?;
+    let f = &loaded.frames[0];
+    Ok((f.width, f.height, f.data.iter().map(|&v| v as u8).collect()))
+}
+
+/// Scores one folder; also returns the analysis so callers can write it out.
+fn eval_one(
+    analyzer: &Analyzer,
+    dir: &Path,
+    options: &Options,
+) -> Result<(Tally, serde_json::Value, f64, Analysis)> {
+    let truth: Truth = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("truth.json")).map_err(|e| Error::io(dir, e))?,
+    )
+    .map_err(|e| Error::decode(dir.join("truth.json"), e))?;
+    let loaded = read_image(&dir.join("image.tif"))?;
+    let image = &loaded.frames[0];
+    let px = truth.pixel_size_angstrom;
+    let analysis = analyzer.analyze(image, px, options, &|_, _| true)?;
+    let (w, h) = (truth.width, truth.height);
+    let (pw, ph, true_classes) = read_u8_map(&dir.join("polymorph.tif"))?;
+    let carbon = read_image(&dir.join("carbon.tif"))?.frames.remove(0);
+    if (pw, ph) != (w, h) || (carbon.width, carbon.height) != (w, h) || image.width != w {
+        return Err(Error::decode(dir, "image, truth and maps differ in size"));
+    }
+    let carbon_at = |x: f64, y: f64| -> f32 {
+        let c = (x.round().max(0.0) as usize).min(w - 1);
+        let r = (y.round().max(0.0) as usize).min(h - 1);
+        carbon.data[r * w + c]
+    };
+    let clean = |x: f64, y: f64| (carbon_at(x, y) as f64) < CARBON_TRUTH_THRESHOLD_A;
+
+    // Points within half a match radius of the border are left out on both sides:
+    // a column cut by the edge is neither a fair miss nor a fair hit.
+    let radius = MATCH_RADIUS_A / px;
+    let m = 0.5 * radius;
+    let inside =
+        |x: f64, y: f64| x >= m && y >= m && x <= w as f64 - 1.0 - m && y <= h as f64 - 1.0 - m;
+    let mut tally = Tally {
+        images: 1,
+        time_ms: analysis
+            .report
+            .timing_ms
+            .get("total")
+            .copied()
+            .unwrap_or(0.0),
+        ..Default::default()
+    };
+
+    let t_cols: Vec<(f64, f64)> = truth
+        .columns
+        .iter()
+        .filter(|c| c.site.as_deref() != Some("empty") && inside(c.x, c.y))
+        .map(|c| (c.x, c.y))
+        .collect();
+    let atoms: Vec<usize> = (0..analysis.report.atoms.len())
+        .filter(|&i| {
+            let a = &analysis.report.atoms[i];
+            inside(a.x, a.y)
+        })
+        .collect();
+    let p_cols: Vec<(f64, f64)> = atoms
+        .iter()
+        .map(|&i| (analysis.report.atoms[i].x, analysis.report.atoms[i].y))
+        .collect();
+    let (tp, fp, fn_, sq, matched) = match_points(&p_cols, &t_cols, radius);
+    let sq_alt: f64 = matched
+        .iter()
+        .map(|&(i, j)| {
+            let (ax, ay) = analysis.alt_positions[atoms[i]];
+            (ax - t_cols[j].0).powi(2) + (ay - t_cols[j].1).powi(2)
+        })
+        .sum();
+    tally.atoms = PointCounts {
+        tp,
+        fp,
+        fn_,
+        sq_err_a2: sq * px * px,
+        sq_err_alt_a2: sq_alt * px * px,
+    };
+
+    for (kind, all, cleaned) in [("VS1", 0, 1), ("VS2", 2, 3)] {
+        let t: Vec<(f64, f64)> = truth
+            .vacancies
+            .iter()
+            .filter(|v| v.kind.as_deref() == Some(kind) && inside(v.x, v.y))
+            .map(|v| (v.x, v.y))
+            .collect();
+        let p: Vec<(f64, f64)> = analysis
+            .report
+            .vacancies
+            .iter()
+            .filter(|v| v.kind == kind && inside(v.x, v.y))
+            .map(|v| (v.x, v.y))
+            .collect();
+        for (slot, keep) in [(all, false), (cleaned, true)] {
+            let tt: Vec<_> = t
+                .iter()
+                .copied()
+                .filter(|&(x, y)| !keep || clean(x, y))
+                .collect();
+            let pp: Vec<_> = p
+                .iter()
+                .copied()
+                .filter(|&(x, y)| !keep || clean(x, y))
+                .collect();
+            let (tp, fp, fn_, sq, _) = match_points(&pp, &tt, radius);
+            let c = PointCounts {
+                tp,
+                fp,
+                fn_,
+                sq_err_a2: sq * px * px,
+                sq_err_alt_a2: 0.0,
+            };
+            match slot {
+                0 => tally.vs1 = c,
+                1 => tally.vs1_clean = c,
+                2 => tally.vs2 = c,
+                _ => tally.vs2_clean = c,
+            }
+        }
+    }
+
+    let scale = analysis.report.carbon.scale_angstrom;
+    let thr = analysis.report.carbon.threshold;
+    let pixels = true_classes
+        .iter()
+        .zip(&analysis.polymorph_map)
+        .zip(carbon.data.iter().zip(&analysis.carbon_map));
+    for ((&t, &p), (&tc, &pc)) in pixels {
+        let (t, p) = (t as usize, p as usize);
+        let (tc, pc_raw) = (tc as f64, pc as f64);
+        let pc = pc_raw * scale;
+        tally.carbon_abs_err_sum_a += (pc - tc.min(scale)).abs();
+        tally.carbon_pixels += 1;
+        let (td, pd) = (tc >= CARBON_TRUTH_THRESHOLD_A, pc_raw >= thr);
+        tally.carbon_intersection += (td && pd) as u64;
+        tally.carbon_union += (td || pd) as u64;
+        if t == 0 || t >= POLYMORPH_CLASSES.len() {
+            continue;
+        }
+        let p = p.min(POLYMORPH_CLASSES.len() - 1);
+        tally.confusion[t][p] += 1;
+        if !td {
+            tally.confusion_clean[t][p] += 1;
+        }
+    }
+    Ok((tally, truth.params, px, analysis))
+}
+
+fn dose_bin(params: &serde_json::Value) -> String {
+    let d = params
+        .get("dose_e_per_angstrom2")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    if d <= 0.0 || params.get("clean").and_then(|v| v.as_bool()) == Some(true) {
+        return "noise-free".into();
+    }
+    let e = d.log10().floor() as i32;
+    format!("1e{}-1e{}", e, e + 1)
+}
+
+fn carbon_bin(params: &serde_json::Value) -> String {
+    let level = params
+        .pointer("/carbon/level")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    match level {
+        l if l <= 0.0 => "0 (none)".into(),
+        l if l < 0.34 => "0-0.33 (light)".into(),
+        l if l < 0.67 => "0.33-0.67 (moderate)".into(),
+        _ => "0.67-1 (heavy)".into(),
+    }
+}
+
+fn scan_bin(params: &serde_json::Value) -> String {
+    // The simulator's scan-noise level s sets the line jitter σx = 0.35 Å·s.
+    let jx = params
+        .pointer("/scan/jitter_x_angstrom")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    let s = jx / 0.35;
+    match s {
+        s if s < 0.25 => "0-0.25 (low)".into(),
+        s if s < 0.5 => "0.25-0.5 (moderate)".into(),
+        _ => "0.5-1 (high)".into(),
+    }
+}
+
+fn pixel_bin(px: f64) -> String {
+    let lo = (px / 0.05).floor() * 0.05;
+    format!("{:.2}-{:.2}", lo, lo + 0.05)
+}
+
+/// Folders under `data` that hold a simulation with truth.
+pub fn sample_dirs(data: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(data)
+        .map_err(|e| Error::io(data, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("truth.json").is_file() && p.join("image.tif").is_file())
+        .collect();
+    if data.join("truth.json").is_file() {
+        dirs.push(data.to_path_buf());
+    }
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidParameter,
+            "no simulation folders (image.tif + truth.json) found",
+        )
+        .with_path(data));
+    }
+    Ok(dirs)
+}
+
+/// Evaluates every folder; `progress(done, total)` after each one.
+pub fn evaluate(
+    analyzer: &Analyzer,
+    data: &Path,
+    options: &Options,
+    progress: &dyn Fn(usize, usize),
+) -> Result<EvalReport> {
+    let dirs = sample_dirs(data)?;
+    let mut overall = Tally::default();
+    let mut by_dose: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_carbon: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_px: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_scan: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (k, dir) in dirs.iter().enumerate() {
+        match eval_one(analyzer, dir, options) {
+            Ok((t, params, px, _)) => {
+                overall.add(&t);
+                by_dose.entry(dose_bin(&params)).or_default().add(&t);
+                by_carbon.entry(carbon_bin(&params)).or_default().add(&t);
+                by_px.entry(pixel_bin(px)).or_default().add(&t);
+                by_scan.entry(scan_bin(&params)).or_default().add(&t);
+            }
+            Err(e) => failures.push(format!("{}: {e}", dir.display())),
+        }
+        progress(k + 1, dirs.len());
+    }
+    if overall.images == 0 {
+        return Err(Error::invalid(format!(
+            "every folder failed; first: {}",
+            failures.first().cloned().unwrap_or_default()
+        )));
+    }
+    let card = &analyzer.network.card;
+    Ok(EvalReport {
+        data: data.display().to_string(),
+        models: vec![crate::report::ModelRef {
+            name: card.name.clone(),
+            sha256: card.sha256.clone(),
+        }],
+        refinement: format!("{:?}", options.refinement).to_lowercase(),
+        overall: overall.scores(),
+        by_dose: by_dose
+            .iter()
+            .map(|(k, t)| (k.clone(), t.scores()))
+            .collect(),
+        by_carbon: by_carbon
+            .iter()
+            .map(|(k, t)| (k.clone(), t.scores()))
+            .collect(),
+        by_pixel_size: by_px.iter().map(|(k, t)| (k.clone(), t.scores())).collect(),
+        by_scan_noise: by_scan
+            .iter()
+            .map(|(k, t)| (k.clone(), t.scores()))
+            .collect(),
+        confusion: overall.confusion.clone(),
+        confusion_clean: overall.confusion_clean.clone(),
+        classes: POLYMORPH_CLASSES.iter().map(|s| s.to_string()).collect(),
+        failures,
+    })
+}
+
+/// A table a person reads on the terminal.
+pub fn summary_table(r: &EvalReport) -> String {
+    let mut s = String::new();
+    let line = |name: &str, sc: &Scores| {
+        let poly_min = sc
+            .polymorph_accuracy
+            .values()
+            .flatten()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        format!(
+            "{name:<22} {:>4} | atoms P {:.4} R {:.4} RMSE {:5.2} pm | VS1 F1 {:.3} | VS2 F1 {:.3} | \
+             VS1c {:.3} VS2c {:.3} | poly acc {:.3} (min class {:.3}) clean {:.3} | C MAE {:.2} Å IoU {:.2} | {:.0} ms\n",
+            sc.images,
+            sc.atoms.precision,
+            sc.atoms.recall,
+            sc.atoms.rmse_pm,
+            sc.vs1.f1,
+            sc.vs2.f1,
+            sc.vs1_clean.f1,
+            sc.vs2_clean.f1,
+            sc.polymorph_pixel_accuracy,
+            if poly_min.is_finite() { poly_min } else { f64::NAN },
+            sc.polymorph_pixel_accuracy_clean,
+            sc.carbon_mae_a,
+            sc.carbon_iou,
+            sc.mean_time_ms
+        )
+    };
+    s.push_str(&line("overall", &r.overall));
+    for (k, v) in &r.by_dose {
+        s.push_str(&line(&format!("dose {k}"), v));
+    }
+    for (k, v) in &r.by_carbon {
+        s.push_str(&line(&format!("carbon {k}"), v));
+    }
+    for (k, v) in &r.by_pixel_size {
+        s.push_str(&line(&format!("px {k} Å"), v));
+    }
+    for (k, v) in &r.by_scan_noise {
+        s.push_str(&line(&format!("scan {k}"), v));
+    }
+    s.push_str("polymorph accuracy per class (all / clean): ");
+    for (k, v) in &r.overall.polymorph_accuracy {
+        let c = r.overall.polymorph_accuracy_clean.get(k).copied().flatten();
+        s.push_str(&format!(
+            "{k} {} / {}  ",
+            v.map_or("-".into(), |a| format!("{a:.3}")),
+            c.map_or("-".into(), |a| format!("{a:.3}"))
+        ));
+    }
+    s.push('\n');
+    if !r.failures.is_empty() {
+        s.push_str(&format!(
+            "{} folders failed: {}\n",
+            r.failures.len(),
+            r.failures.join("; ")
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_matching_is_one_to_one() {
+        let pred = [(0.0, 0.0), (0.3, 0.0), (10.0, 10.0)];
+        let truth = [(0.1, 0.0), (5.0, 5.0)];
+        let (tp, fp, fn_, sq, _) = match_points(&pred, &truth, 1.0);
+        assert_eq!((tp, fp, fn_), (1, 2, 1));
+        assert!((sq - 0.01).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,361 @@
+//! Reading microscope images: TIFF (8/16/32-bit integer or float, stacks) and PNG.
+//!
+//! Calibration is read from the ImageJ description (`unit=nm`, with the pixel
+//! size in XResolution as pixels per unit) or from the TIFF resolution tags
+//! with ResolutionUnit = centimetre. Inch resolution is ignored: it is what
+//! uncalibrated files carry by default (72 dpi), never a STEM calibration.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::image::Image;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use tiff::decoder::{Decoder, DecodingResult, Limits};
+use tiff::tags::Tag;
+use tiff::ColorType;
+
+/// Frames of one file, with what the reader had to say about them.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub frames: Vec<Image>,
+    /// Things the user should know (e.g. RGB converted to gray).
+    pub warnings: Vec<String>,
+}
+
+/// Reads a TIFF or PNG file into one `Image` per frame.
+pub fn read_image(path: &Path) -> Result<Loaded> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let loaded = match ext.as_str() {
+        "tif" | "tiff" => read_tiff(path),
+        "png" => read_png(path),
+        _ => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("unsupported file type '.{ext}' (use TIFF or PNG)"),
+        )),
+    }
+    .map_err(|e| {
+        if e.path.is_none() {
+            e.with_path(path)
+        } else {
+            e
+        }
+    })?;
+    for f in &loaded.frames {
+        check_frame(f).map_err(|e| e.with_path(path))?;
+    }
+    Ok(loaded)
+}
+
+fn check_frame(img: &Image) -> Result<()> {
+    if img.width == 0 || img.height == 0 {
+        return Err(Error::new(ErrorKind::Decode, "image has zero size"));
+    }
+    Ok(())
+}
+
+fn read_tiff(path: &Path) -> Result<Loaded> {
+    let file = File::open(path).map_err(|e| Error::decode(path, e))?;
+    let mut dec = Decoder::new(BufReader::new(file))
+        .map_err(|e| Error::decode(path, format!("not a readable TIFF ({e})")))?
+        .with_limits(Limits::unlimited());
+    let mut frames = Vec::new();
+    let mut warnings = Vec::new();
+    let mut pixel_size = None;
+    loop {
+        let (w, h) = dec
+            .dimensions()
+            .map_err(|e| Error::decode(path, format!("bad TIFF header ({e})")))?;
+        if frames.is_empty() {
+            pixel_size = tiff_pixel_size(&mut dec);
+        }
+        let color = dec
+            .colortype()
+            .map_err(|e| Error::decode(path, format!("unsupported TIFF colour type ({e})")))?;
+        let data = dec
+            .read_image()
+            .map_err(|e| Error::decode(path, format!("cannot decode TIFF pixels ({e})")))?;
+        let values = to_f32(data);
+        let (w, h) = (w as usize, h as usize);
+        let channels = match color {
+            ColorType::Gray(_) => 1,
+            ColorType::RGB(_) => 3,
+            ColorType::RGBA(_) => 4,
+            ColorType::GrayA(_) => 2,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                    "TIFF colour type {other:?} is not supported; save as 8/16/32-bit grayscale"
+                ),
+                ))
+            }
+        };
+        if values.len() < w * h * channels {
+            return Err(Error::decode(
+                path,
+                "TIFF is truncated (fewer pixels than its size)",
+            ));
+        }
+        let gray = to_gray(values, w * h, channels, &mut warnings);
+        frames.push(Image::from_vec(w, h, pixel_size, gray));
+        if !dec.more_images() {
+            break;
+        }
+        if dec.next_image().is_err() {
+            warnings.push(format!(
+                "stopped reading after frame {} (damaged IFD)",
+                frames.len()
+            ));
+            break;
+        }
+    }
+    Ok(Loaded { frames, warnings })
+}
+
+fn to_f32(data: DecodingResult) -> Vec<f32> {
+    match data {
+        DecodingResult::U8(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::U16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::U32(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::U64(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::F32(v) => v,
+        DecodingResult::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::I8(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::I16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::I32(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::I64(v) => v.into_iter().map(|x| x as f32).collect(),
+    }
+}
+
+/// Interleaved channels to one gray channel (alpha dropped), warning once.
+fn to_gray(values: Vec<f32>, n: usize, channels: usize, warnings: &mut Vec<String>) -> Vec<f32> {
+    if channels == 1 {
+        let mut v = values;
+        v.truncate(n);
+        return v;
+    }
+    let color = channels >= 3;
+    let msg = if color {
+        "RGB image converted to gray (mean of R, G, B); HAADF data should be saved as grayscale"
+    } else {
+        "alpha channel dropped"
+    };
+    if !warnings.iter().any(|w| w == msg) {
+        warnings.push(msg.to_string());
+    }
+    (0..n)
+        .map(|i| {
+            let p = &values[i * channels..(i + 1) * channels];
+            if color {
+                (p[0] + p[1] + p[2]) / 3.0
+            } else {
+                p[0]
+            }
+        })
+        .collect()
+}
+
+/// Å per pixel from the TIFF tags, if the file carries a usable calibration.
+fn tiff_pixel_size<R: std::io::Read + std::io::Seek>(dec: &mut Decoder<R>) -> Option<f64> {
+    let xres = rational(dec.find_tag(Tag::XResolution).ok().flatten()?)?;
+    if !(xres.is_finite() && xres > 0.0) {
+        return None;
+    }
+    let per_unit = 1.0 / xres;
+    let description = dec
+        .get_tag_ascii_string(Tag::ImageDescription)
+        .unwrap_or_default();
+    if let Some(unit) = imagej_unit(&description) {
+        return unit_to_angstrom(&unit).map(|f| per_unit * f);
+    }
+    match dec
+        .find_tag_unsigned::<u16>(Tag::ResolutionUnit)
+        .ok()
+        .flatten()
+    {
+        Some(3) => Some(per_unit * 1e8),
+        _ => None,
+    }
+}
+
+fn rational(v: tiff::decoder::ifd::Value) -> Option<f64> {
+    use tiff::decoder::ifd::Value;
+    match v {
+        Value::Rational(n, d) if d != 0 => Some(n as f64 / d as f64),
+        Value::RationalBig(n, d) if d != 0 => Some(n as f64 / d as f64),
+        Value::Float(f) => Some(f as f64),
+        Value::Double(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// The `unit=` line of an ImageJ description (`ImageJ=1.53t\nunit=nm\n...`).
+pub fn imagej_unit(description: &str) -> Option<String> {
+    if !description.starts_with("ImageJ") {
+        return None;
+    }
+    description.lines().find_map(|l| {
+        l.strip_prefix("unit=")
+            .map(|u| u.trim().trim_matches('"').to_string())
+    })
+}
+
+/// How many Å one `unit` is; `None` for units that are not lengths (e.g. "pixel").
+pub fn unit_to_angstrom(unit: &str) -> Option<f64> {
+    let u = unit.trim();
+    let lower = u.to_lowercase();
+    match lower.as_str() {
+        "a" | "å" | "angstrom" | "angstroms" | "ångström" | "\\u00c5" => Some(1.0),
+        "nm" | "nanometer" | "nanometers" | "nanometre" => Some(10.0),
+        "pm" | "picometer" | "picometers" => Some(0.01),
+        "um" | "µm" | "μm" | "micron" | "microns" | "micrometer" | "micrometers" => Some(1e4),
+        "mm" => Some(1e7),
+        "cm" => Some(1e8),
+        "m" => Some(1e10),
+        _ => None,
+    }
+}
+
+fn read_png(path: &Path) -> Result<Loaded> {
+    let file = File::open(path).map_err(|e| Error::decode(path, e))?;
+    let mut decoder = png::Decoder::new(BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| Error::decode(path, format!("not a readable PNG ({e})")))?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| Error::decode(path, format!("cannot decode PNG pixels ({e})")))?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = info.color_type.samples();
+    let bytes = &buf[..info.buffer_size()];
+    let values: Vec<f32> = match info.bit_depth {
+        png::BitDepth::Sixteen => bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]) as f32)
+            .collect(),
+        _ => bytes.iter().map(|&b| b as f32).collect(),
+    };
+    if values.len() < w * h * channels {
+        return Err(Error::decode(path, "PNG is truncated"));
+    }
+    let mut warnings = Vec::new();
+    let gray = to_gray(values, w * h, channels, &mut warnings);
+    Ok(Loaded {
+        frames: vec![Image::from_vec(w, h, None, gray)],
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tiff::encoder::{colortype, Rational, TiffEncoder};
+    use tiff::tags::ResolutionUnit;
+
+    /// A 16-bit, two-frame ImageJ stack calibrated in nm, as Fiji saves one.
+    #[test]
+    fn reads_16_bit_stack_with_nm_calibration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stack.tif");
+        {
+            let mut enc = TiffEncoder::new(std::fs::File::create(&path).unwrap()).unwrap();
+            for frame in 0..2u16 {
+                let data: Vec<u16> = (0..20 * 10).map(|i| i as u16 + 1000 * frame).collect();
+                let mut img = enc.new_image::<colortype::Gray16>(20, 10).unwrap();
+                img.encoder()
+                    .write_tag(Tag::ImageDescription, "ImageJ=1.53t\nimages=2\nunit=nm\n")
+                    .unwrap();
+                img.resolution_unit(ResolutionUnit::None);
+                // 125 px per nm = 0.08 Å/px
+                img.x_resolution(Rational { n: 125, d: 1 });
+                img.y_resolution(Rational { n: 125, d: 1 });
+                img.write_data(&data).unwrap();
+            }
+        }
+        let loaded = read_image(&path).unwrap();
+        assert_eq!(loaded.frames.len(), 2);
+        let f = &loaded.frames[1];
+        assert_eq!((f.width, f.height), (20, 10));
+        assert!((f.pixel_size_angstrom.unwrap() - 0.08).abs() < 1e-9);
+        assert_eq!(f.data[5], 1005.0);
+    }
+
+    /// 8-bit without calibration; resolution in centimetres without ImageJ description.
+    #[test]
+    fn reads_8_bit_and_centimetre_resolution() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.tif");
+        {
+            let mut enc = TiffEncoder::new(std::fs::File::create(&plain).unwrap()).unwrap();
+            enc.write_image::<colortype::Gray8>(16, 16, &[7u8; 256])
+                .unwrap();
+        }
+        let f = &read_image(&plain).unwrap().frames[0];
+        assert_eq!(f.pixel_size_angstrom, None);
+        assert_eq!(f.data[0], 7.0);
+
+        let cm = dir.path().join("cm.tif");
+        {
+            let mut enc = TiffEncoder::new(std::fs::File::create(&cm).unwrap()).unwrap();
+            let mut img = enc.new_image::<colortype::Gray32Float>(16, 16).unwrap();
+            img.resolution_unit(ResolutionUnit::Centimeter);
+            // 1e9 px per cm = 0.1 Å/px
+            img.x_resolution(Rational {
+                n: 1_000_000_000,
+                d: 1,
+            });
+            img.y_resolution(Rational {
+                n: 1_000_000_000,
+                d: 1,
+            });
+            img.write_data(&[1.5f32; 256]).unwrap();
+        }
+        let f = &read_image(&cm).unwrap().frames[0];
+        assert!((f.pixel_size_angstrom.unwrap() - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn refuses_truncated_and_unknown_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.tif");
+        std::fs::write(&bad, b"II*\0\x08\0\0\0").unwrap();
+        let e = read_image(&bad).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Decode);
+        assert!(e.to_string().contains("bad.tif"));
+        let dm = dir.path().join("x.dm4");
+        std::fs::write(&dm, b"data").unwrap();
+        assert_eq!(read_image(&dm).unwrap_err().kind, ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn rgb_png_is_converted_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rgb.png");
+        let rgb: Vec<u8> = (0..8 * 8).flat_map(|_| [30u8, 60, 90]).collect();
+        crate::io::png::write(&p, 8, 8, 3, &rgb).unwrap();
+        let l = read_image(&p).unwrap();
+        assert_eq!(l.frames[0].data[0], 60.0);
+        assert!(l.warnings.iter().any(|w| w.contains("RGB")));
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(unit_to_angstrom("nm"), Some(10.0));
+        assert_eq!(unit_to_angstrom("µm"), Some(1e4));
+        assert_eq!(unit_to_angstrom("micron"), Some(1e4));
+        assert_eq!(unit_to_angstrom("angstrom"), Some(1.0));
+        assert_eq!(unit_to_angstrom("pm"), Some(0.01));
+        assert_eq!(unit_to_angstrom("pixel"), None);
+        assert_eq!(
+            imagej_unit("ImageJ=1.53t\nunit=nm\nspacing=1\n"),
+            Some("nm".into())
+        );
+        assert_eq!(imagej_unit("hello\nunit=nm"), None);
+    }
+}

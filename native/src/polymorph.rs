@@ -1,0 +1,160 @@
+//! Polymorph maps and what they mean for the columns on them.
+//!
+//! The polymorph head gives per-pixel probabilities over vacuum and the six
+//! polymorphs; the class is the arg-max. Fractions are over the non-vacuum
+//! area. A column's site label ("Mo", "S2", "Mo+S2", "2Mo+S2", …) comes from
+//! the polymorph under it, whether the atom head saw a metal, and — where the
+//! polymorph has several metal (or chalcogen) column kinds, as in 2H-3L or
+//! 3R-2L — from its intensity relative to its neighbours of the same kind.
+
+use crate::sim::structure::{column_label, Element, Polymorph, Site, POLYMORPH_CLASSES};
+use std::collections::BTreeMap;
+
+/// Mo atom relative to an S₂ column in HAADF: (42/16)^1.7 / 2 ≈ 2.58 (Z^n, n ≈ 1.7).
+const MO_OVER_S2: f64 = 2.58;
+
+/// Arg-max class and its probability per pixel, from `classes × plane` probabilities.
+pub fn class_map(probs: &[f32], classes: usize, plane: usize) -> (Vec<u8>, Vec<f32>) {
+    let mut cls = vec![0u8; plane];
+    let mut conf = vec![0f32; plane];
+    for i in 0..plane {
+        let mut best = (0usize, f32::NEG_INFINITY);
+        for c in 0..classes {
+            let v = probs[c * plane + i];
+            if v > best.1 {
+                best = (c, v);
+            }
+        }
+        cls[i] = best.0 as u8;
+        conf[i] = best.1;
+    }
+    (cls, conf)
+}
+
+/// Fraction of each polymorph over non-vacuum pixels where `include` is true.
+pub fn fractions(classes: &[u8], include: impl Fn(usize) -> bool) -> BTreeMap<String, f64> {
+    let mut counts = [0u64; POLYMORPH_CLASSES.len()];
+    for (i, &c) in classes.iter().enumerate() {
+        if include(i) {
+            counts[(c as usize).min(counts.len() - 1)] += 1;
+        }
+    }
+    let material: u64 = counts[1..].iter().sum();
+    POLYMORPH_CLASSES[1..]
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let f = if material > 0 {
+                counts[k + 1] as f64 / material as f64
+            } else {
+                0.0
+            };
+            (name.to_string(), f)
+        })
+        .collect()
+}
+
+/// One kind of column a polymorph has: its label, whether it holds Mo, and its
+/// expected HAADF intensity in S₂ units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnKind {
+    pub label: String,
+    pub has_metal: bool,
+    pub expected: f64,
+}
+
+/// The distinct column kinds of a polymorph class (1..=6); 2H-1L's for vacuum.
+pub fn column_kinds(class: u8) -> Vec<ColumnKind> {
+    let p = Polymorph::from_class(class).unwrap_or(Polymorph::H2Mono);
+    let mut kinds: Vec<ColumnKind> = Vec::new();
+    for site in Site::ALL {
+        let atoms = p.column(site);
+        if atoms.is_empty() {
+            continue;
+        }
+        let n_mo = atoms.iter().filter(|a| a.0 == Element::Mo).count() as f64;
+        let n_s = atoms.iter().filter(|a| a.0 == Element::S).count() as f64;
+        let kind = ColumnKind {
+            label: column_label(&atoms),
+            has_metal: n_mo > 0.0,
+            expected: n_mo * MO_OVER_S2 + n_s * 0.5,
+        };
+        if !kinds.iter().any(|k| k.label == kind.label) {
+            kinds.push(kind);
+        }
+    }
+    kinds
+}
+
+/// Site label for a column of the given metal-ness in `class`.
+///
+/// `relative` is the column's intensity divided by the median of columns of the
+/// same metal-ness nearby in the same polymorph (1.0 when unknown); it only
+/// matters where the polymorph has more than one kind of such column.
+pub fn site_label(class: u8, has_metal: bool, relative: f64) -> String {
+    let kinds: Vec<ColumnKind> = column_kinds(class)
+        .into_iter()
+        .filter(|k| k.has_metal == has_metal)
+        .collect();
+    match kinds.len() {
+        0 => if has_metal { "Mo" } else { "S2" }.to_string(),
+        1 => kinds[0].label.clone(),
+        _ => {
+            let mut e: Vec<f64> = kinds.iter().map(|k| k.expected).collect();
+            e.sort_by(f64::total_cmp);
+            let mid = if e.len() % 2 == 1 {
+                e[e.len() / 2]
+            } else {
+                0.5 * (e[e.len() / 2 - 1] + e[e.len() / 2])
+            };
+            let r = relative.max(1e-3).ln();
+            kinds
+                .iter()
+                .min_by(|a, b| {
+                    let da = ((a.expected / mid).ln() - r).abs();
+                    let db = ((b.expected / mid).ln() - r).abs();
+                    da.total_cmp(&db)
+                })
+                .map(|k| k.label.clone())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// Whether a site label is a chalcogen-only column (the intensity reference).
+pub fn is_chalcogen_only(label: &str) -> bool {
+    !label.contains("Mo")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_per_polymorph() {
+        let labels = |c| {
+            column_kinds(c)
+                .into_iter()
+                .map(|k| k.label)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(labels(1), vec!["Mo", "S2"]);
+        assert_eq!(labels(2), vec!["Mo+S2"]);
+        assert_eq!(labels(6), vec!["Mo", "S"]);
+    }
+
+    #[test]
+    fn intensity_picks_between_metal_kinds() {
+        // 2H-3L: "2Mo+S2" is brighter than "Mo+2S2".
+        assert_eq!(site_label(3, true, 1.2), "2Mo+S2");
+        assert_eq!(site_label(3, true, 0.8), "Mo+2S2");
+        assert_eq!(site_label(1, false, 0.5), "S2");
+    }
+
+    #[test]
+    fn fractions_ignore_vacuum() {
+        let f = fractions(&[0, 1, 1, 2, 0], |_| true);
+        assert!((f["2H-1L"] - 2.0 / 3.0).abs() < 1e-12);
+        assert!((f["2H-2L"] - 1.0 / 3.0).abs() < 1e-12);
+    }
+}

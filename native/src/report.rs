@@ -1,0 +1,222 @@
+//! `report.json` and the CSV tables, exactly as `CONTRACT.md` names them.
+//! Fields beyond the contract are additions (frame, polymorph per point,
+//! histograms, settings, warnings); none of the contract's names change.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub tool_version: String,
+    pub models: Vec<ModelRef>,
+    pub image: ImageInfo,
+    pub atoms: Vec<Atom>,
+    pub vacancies: Vec<Vacancy>,
+    pub polymorph: PolymorphSummary,
+    pub carbon: CarbonSummary,
+    pub summary: Summary,
+    pub intensity_histogram: IntensityHistogram,
+    pub settings: Settings,
+    pub warnings: Vec<String>,
+    pub timing_ms: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub name: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub path: String,
+    pub width: usize,
+    pub height: usize,
+    pub pixel_size_angstrom: f64,
+    /// Where the pixel size came from: "argument" or "file".
+    pub pixel_size_source: String,
+    /// Frame index within a stack (0 for single images).
+    pub frame: usize,
+    pub frames: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Atom {
+    pub x: f64,
+    pub y: f64,
+    #[serde(rename = "x_A")]
+    pub x_a: f64,
+    #[serde(rename = "y_A")]
+    pub y_a: f64,
+    pub site: String,
+    /// Background-subtracted integrated intensity in counts·Å² (disk of 0.9 Å).
+    pub intensity: f64,
+    /// Intensity over the median of nearby chalcogen-only columns (S₂ = 1).
+    pub normalized_intensity: f64,
+    pub polymorph: String,
+    /// Peak height of the atom heatmap (0..1).
+    pub score: f64,
+    pub in_contaminated_area: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Vacancy {
+    pub x: f64,
+    pub y: f64,
+    #[serde(rename = "x_A")]
+    pub x_a: f64,
+    #[serde(rename = "y_A")]
+    pub y_a: f64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub confidence: f64,
+    pub in_contaminated_area: bool,
+    /// Normalized column intensity at the vacancy (VS1 ≈ 0.5, VS2 ≈ 0 of an S₂ column).
+    pub normalized_intensity: f64,
+    pub polymorph: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolymorphSummary {
+    pub classes: Vec<String>,
+    pub fractions: BTreeMap<String, f64>,
+    pub fractions_clean: BTreeMap<String, f64>,
+    /// Fraction of the image the network calls vacuum (holes, edges).
+    pub vacuum_fraction: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CarbonSummary {
+    /// Fraction of the non-vacuum area above the contamination threshold.
+    pub contaminated_fraction: f64,
+    /// Threshold on the carbon map (0..1; × scale = Å of carbon).
+    pub threshold: f64,
+    pub scale_angstrom: f64,
+    pub filter_applied: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub n_mo: usize,
+    pub n_s2_sites: usize,
+    pub n_vs1: usize,
+    pub n_vs2: usize,
+    pub vs_per_s2_site: f64,
+    pub missing_s_per_s2_site: f64,
+    pub vacancies_per_nm2: f64,
+    pub analyzed_area_nm2: f64,
+    pub excluded_area_nm2: f64,
+    /// Vacancies found inside contaminated areas and left out of the counts above.
+    pub n_vacancies_excluded: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntensityHistogram {
+    /// Bin edges of normalized intensity (S₂ = 1).
+    pub edges: Vec<f64>,
+    /// Counts per site label, clean columns only.
+    pub counts: BTreeMap<String, Vec<u64>>,
+    /// Counts of vacancy sites (VS1 and VS2) by the same bins.
+    pub vacancy_counts: BTreeMap<String, Vec<u64>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub tasks: Vec<String>,
+    pub model_pixel_size_angstrom: f64,
+    pub tile: usize,
+    pub halo: usize,
+    pub tiles: usize,
+    pub atom_threshold: f64,
+    pub vacancy_threshold: f64,
+    pub carbon_threshold: f64,
+    pub carbon_filter: bool,
+    pub refinement: String,
+}
+
+fn csv_escape(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+impl Report {
+    pub fn atoms_csv(&self) -> String {
+        let mut s = String::from(
+            "x,y,x_A,y_A,site,intensity,normalized_intensity,polymorph,score,in_contaminated_area\n",
+        );
+        for a in &self.atoms {
+            s.push_str(&format!(
+                "{:.4},{:.4},{:.4},{:.4},{},{:.6},{:.6},{},{:.4},{}\n",
+                a.x,
+                a.y,
+                a.x_a,
+                a.y_a,
+                csv_escape(&a.site),
+                a.intensity,
+                a.normalized_intensity,
+                csv_escape(&a.polymorph),
+                a.score,
+                a.in_contaminated_area
+            ));
+        }
+        s
+    }
+
+    pub fn vacancies_csv(&self) -> String {
+        let mut s = String::from(
+            "x,y,x_A,y_A,type,confidence,in_contaminated_area,normalized_intensity,polymorph\n",
+        );
+        for v in &self.vacancies {
+            s.push_str(&format!(
+                "{:.4},{:.4},{:.4},{:.4},{},{:.4},{},{:.6},{}\n",
+                v.x,
+                v.y,
+                v.x_a,
+                v.y_a,
+                v.kind,
+                v.confidence,
+                v.in_contaminated_area,
+                v.normalized_intensity,
+                csv_escape(&v.polymorph)
+            ));
+        }
+        s
+    }
+
+    /// A few lines a person reads on the terminal.
+    pub fn summary_text(&self) -> String {
+        let s = &self.summary;
+        let mut fr: Vec<(&String, &f64)> = self.polymorph.fractions.iter().collect();
+        fr.sort_by(|a, b| b.1.total_cmp(a.1));
+        let poly = fr
+            .iter()
+            .filter(|(_, f)| **f >= 0.005)
+            .map(|(k, f)| format!("{k} {:.1}%", **f * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "{} ({}x{}, {:.4} Å/px): {} columns ({} Mo, {} S2 sites); VS1 {}, VS2 {} \
+             ({:.4} vacancies per S2 site, {:.3} per nm²); polymorphs: {}; carbon {:.1}% \
+             (excluded {:.1} of {:.1} nm²); {:.0} ms",
+            self.image.path,
+            self.image.width,
+            self.image.height,
+            self.image.pixel_size_angstrom,
+            self.atoms.len(),
+            s.n_mo,
+            s.n_s2_sites,
+            s.n_vs1,
+            s.n_vs2,
+            s.vs_per_s2_site,
+            s.vacancies_per_nm2,
+            if poly.is_empty() { "none".into() } else { poly },
+            self.carbon.contaminated_fraction * 100.0,
+            s.excluded_area_nm2,
+            s.analyzed_area_nm2 + s.excluded_area_nm2,
+            self.timing_ms.get("total").copied().unwrap_or(0.0)
+        )
+    }
+}
