@@ -366,8 +366,13 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
             a.skip_existing,
         ) {
             Ok(lines) => {
+                // A hidden bar swallows println, so print through it only when it is drawn.
                 for l in lines {
-                    bar.println(l);
+                    if bar.is_hidden() {
+                        println!("{l}");
+                    } else {
+                        bar.println(l);
+                    }
                 }
             }
             Err(e) => {

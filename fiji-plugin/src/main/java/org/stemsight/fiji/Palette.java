@@ -1,0 +1,40 @@
+package org.stemsight.fiji;
+
+import java.awt.Color;
+
+/** The plugin's colors, shared by overlays, legends, LUT and plots. */
+final class Palette {
+    private Palette() {
+    }
+
+    static final Color MO = new Color(0, 200, 255);
+    static final Color S2 = new Color(255, 220, 0);
+    static final Color OTHER_SITE = new Color(255, 140, 0);
+    static final Color VS1 = new Color(255, 0, 255);
+    static final Color VS2 = new Color(255, 40, 40);
+
+    /** Polymorph classes by map index: vacuum, 2H-1L, 2H-2L, 2H-3L, 3R-2L, 3R-3L, 1T. */
+    static final Color[] POLYMORPH = {
+        Color.BLACK,
+        new Color(230, 159, 0),
+        new Color(86, 180, 233),
+        new Color(0, 158, 115),
+        new Color(240, 228, 66),
+        new Color(0, 114, 178),
+        new Color(204, 121, 167),
+    };
+
+    static Color site(String site) {
+        if ("Mo".equals(site)) {
+            return MO;
+        }
+        if ("S2".equals(site)) {
+            return S2;
+        }
+        return OTHER_SITE;
+    }
+
+    static Color polymorph(int index) {
+        return index >= 0 && index < POLYMORPH.length ? POLYMORPH[index] : Color.WHITE;
+    }
+}

@@ -1,0 +1,83 @@
+package org.stemsight;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Settings for one analysis. Anything left unset takes the engine's default (the settings
+ * `stemsight eval` was measured with). Fluent: {@code new AnalysisOptions().tasks("atoms")}.
+ */
+public final class AnalysisOptions {
+    /** JSON field name → JSON value text; only what was set is sent. */
+    private final Map<String, String> fields = new LinkedHashMap<String, String>();
+
+    /** Any subset of "atoms,vacancies,polymorph,carbon". */
+    public AnalysisOptions tasks(String tasks) {
+        return put("tasks", Json.quote(tasks));
+    }
+
+    /** Leave contaminated areas out of the statistics (default true). */
+    public AnalysisOptions carbonFilter(boolean on) {
+        return put("carbon_filter", Boolean.toString(on));
+    }
+
+    /** Threshold on the carbon map (0..1) above which material counts as contaminated. */
+    public AnalysisOptions carbonThreshold(double t) {
+        return put("carbon_threshold", number(t));
+    }
+
+    public AnalysisOptions atomThreshold(double t) {
+        return put("atom_threshold", number(t));
+    }
+
+    public AnalysisOptions vacancyThreshold(double t) {
+        return put("vacancy_threshold", number(t));
+    }
+
+    /** "centroid" (on the image, default) or "heatmap" (on the network output). */
+    public AnalysisOptions refinement(String r) {
+        return put("refinement", Json.quote(r));
+    }
+
+    /** Run tiles in parallel (default true). */
+    public AnalysisOptions parallelTiles(boolean on) {
+        return put("parallel_tiles", Boolean.toString(on));
+    }
+
+    /** Recorded in the report's image section: where the pixels came from. */
+    public AnalysisOptions source(String imagePath, String pixelSizeSource, int frame, int frames) {
+        put("image_path", Json.quote(imagePath == null ? "" : imagePath));
+        put("pixel_size_source", Json.quote(pixelSizeSource == null ? "" : pixelSizeSource));
+        put("frame", Integer.toString(Math.max(0, frame)));
+        return put("frames", Integer.toString(Math.max(1, frames)));
+    }
+
+    /** The options object the native side reads. */
+    public String toJson() {
+        StringBuilder b = new StringBuilder("{");
+        for (Map.Entry<String, String> e : fields.entrySet()) {
+            if (b.length() > 1) {
+                b.append(',');
+            }
+            b.append(Json.quote(e.getKey())).append(':').append(e.getValue());
+        }
+        return b.append('}').toString();
+    }
+
+    @Override
+    public String toString() {
+        return toJson();
+    }
+
+    private AnalysisOptions put(String key, String json) {
+        fields.put(key, json);
+        return this;
+    }
+
+    private static String number(double v) {
+        if (Double.isNaN(v) || Double.isInfinite(v)) {
+            throw new StemSightException("InvalidParameter", "option value " + v + " is not a finite number");
+        }
+        return Double.toString(v);
+    }
+}

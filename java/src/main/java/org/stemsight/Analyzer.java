@@ -1,0 +1,68 @@
+package org.stemsight;
+
+import java.io.File;
+
+/**
+ * A loaded StemSight model, ready to analyze any number of images from any thread.
+ * The native side caches one model per directory, so {@link #load} is cheap after the
+ * first call for a directory.
+ */
+public final class Analyzer {
+    private final long handle;
+    private final File modelsDir;
+
+    private Analyzer(long handle, File modelsDir) {
+        this.handle = handle;
+        this.modelsDir = modelsDir;
+    }
+
+    /**
+     * Loads the model in {@code modelsDir} (a models folder, or one model's folder holding
+     * model.json); null asks the engine for its default (STEMSIGHT_MODELS, else the
+     * repository's models/).
+     */
+    public static Analyzer load(File modelsDir) {
+        NativeLoader.load();
+        String dir = modelsDir == null ? "" : modelsDir.getAbsolutePath();
+        return new Analyzer(NativeBridge.loadAnalyzer(dir), modelsDir);
+    }
+
+    /** The engine's version string. */
+    public static String engineVersion() {
+        NativeLoader.load();
+        return NativeBridge.version();
+    }
+
+    public File modelsDir() {
+        return modelsDir;
+    }
+
+    /** The model card (name, sha256, pixel_size_angstrom, tile, classes, dir) as JSON. */
+    public String modelInfo() {
+        return NativeBridge.modelInfo(handle);
+    }
+
+    /**
+     * Analyzes one single-channel image; the array is not modified.
+     *
+     * @param pixels            row-major, width × height values
+     * @param pixelSizeAngstrom Å per pixel
+     * @param options           null for the defaults
+     * @param listener          null for none; see {@link ProgressListener}
+     * @throws StemSightException with the engine's message on any failure
+     */
+    public AnalysisResult analyze(float[] pixels, int width, int height, double pixelSizeAngstrom,
+            AnalysisOptions options, ProgressListener listener) {
+        if (pixels == null) {
+            throw new StemSightException("InvalidParameter", "pixels is null");
+        }
+        long n = (long) Math.max(width, 0) * Math.max(height, 0);
+        // Maps are only allocated for a well-formed call; the native side re-checks everything.
+        boolean sane = n == pixels.length && n > 0;
+        byte[] poly = sane ? new byte[(int) n] : null;
+        float[] carbon = sane ? new float[(int) n] : null;
+        String json = NativeBridge.analyze(handle, pixels, width, height, pixelSizeAngstrom,
+                options == null ? "" : options.toJson(), listener, poly, carbon);
+        return new AnalysisResult(new Report(json), width, height, poly, carbon);
+    }
+}

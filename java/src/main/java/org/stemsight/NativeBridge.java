@@ -1,0 +1,31 @@
+package org.stemsight;
+
+/**
+ * The raw JNI entry points (native/src/jni_api.rs). Use {@link Analyzer} instead; these
+ * exist separately so that the native signatures live in one place.
+ */
+final class NativeBridge {
+    static {
+        NativeLoader.load();
+    }
+
+    private NativeBridge() {
+    }
+
+    /** Loads, or finds in the native cache, the analyzer of a models directory ("" = default). */
+    static native long loadAnalyzer(String modelsDir);
+
+    /** The model card of a loaded analyzer, as JSON. */
+    static native String modelInfo(long handle);
+
+    /** The engine version. */
+    static native String version();
+
+    /**
+     * Analyzes one image; returns report.json as a string. The optional map arrays (null, or
+     * width*height long) receive the polymorph class and carbon map per pixel.
+     */
+    static native String analyze(long handle, float[] pixels, int width, int height,
+            double pixelSizeAngstrom, String optionsJson, ProgressListener listener,
+            byte[] polymorphOut, float[] carbonOut);
+}
