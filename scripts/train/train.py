@@ -68,6 +68,8 @@ def parse_args(argv=None):
     p.add_argument("--val-batches", type=int, default=0, help="batches per validation pass (0: all)")
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt.pt")
+    p.add_argument("--init", default=None,
+                   help="start from these weights (a checkpoint .pt) with a fresh optimizer and schedule: fine-tuning")
     return p.parse_args(argv)
 
 
@@ -146,6 +148,12 @@ def main(argv=None):
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start, best_val, best_metrics = ck["step"], ck["best_val_loss"], ck.get("best_metrics", {})
+    elif args.init:
+        ck = torch.load(args.init, map_location=device, weights_only=False)
+        if ck["model_args"] != config_to_dict(cfg):
+            raise ValueError(f"--init model_args {ck['model_args']} differ from the CLI's")
+        model.load_state_dict(ck["model"])
+        print(f"initialized from {args.init} (step {ck['step']})")
 
     train_ds = StemDataset(
         args.data, heads, crop=args.crop, train=True,

@@ -13,8 +13,10 @@
 //!   below another within 3.5 Å scatters (1+κ)× more, the channelling that makes
 //!   multislice S₂/S ratios exceed 2 and Mo/S₂ peak ratios drop towards 1.5;
 //!   detector efficiency 0.3–1.0.
-//! - dose: as requested (e⁻/Å²); carbon: patches 14–20 Å × level thick, patch cover
-//!   30–85 %, correlation 10–40 Å, thin uniform film 0–2 Å × level.
+//! - dose: as requested (e⁻/Å²); carbon: patches 42–60 Å × level thick, patch cover
+//!   30–85 %, correlation 10–40 Å, thin uniform film 0–4 Å × level. (20 Å patches were
+//!   invisible after normalization — a network cannot learn to map them — while real
+//!   contamination, as in ../shared/data/real/ws2, is plainly visible: tens of Å.)
 //! - scan noise level s: jitter σx = 0.35 Å·s, σy = 0.12 Å·s, drift up to ±1.5 Å·s over
 //!   the frame per axis, flyback amplitude up to 0.6 Å·s decaying over 10–40 px.
 //! - detector: gain 0.2–5, offset 0–20 counts·gain, readout σ 0–1.5 counts;
@@ -62,7 +64,7 @@ pub struct SimRequest {
     /// Fraction of the field of view that is vacuum (holes).
     pub hole_fraction: f64,
     pub dose_e_per_angstrom2: f64,
-    /// Amorphous-carbon level 0..1 (1 ≈ patches up to 20 Å thick).
+    /// Amorphous-carbon level 0..1 (1 ≈ patches up to 60 Å thick).
     pub carbon: f64,
     /// Scan-noise level 0..1.
     pub scan_noise: f64,
@@ -267,8 +269,8 @@ impl SimParams {
         let level = if clean { 0.0 } else { req.carbon };
         let carbon = CarbonParams {
             level,
-            max_thickness_angstrom: 20.0 * level * u(0.7, 1.0),
-            film_thickness_angstrom: 2.0 * level * u(0.0, 1.0),
+            max_thickness_angstrom: 60.0 * level * u(0.7, 1.0),
+            film_thickness_angstrom: 4.0 * level * u(0.0, 1.0),
             coverage: u(0.3, 0.85),
             correlation_angstrom: u(10.0, 40.0),
         };

@@ -1,0 +1,62 @@
+"""Markdown tables of `stemsight eval` scores against the model targets.
+
+    python3 scripts/metrics_table.py models/metrics/eval_paper_dose.json [models/metrics/eval_curves.json]
+"""
+
+import json
+import sys
+
+TARGETS = {"vs1_f1": 0.95, "vs2_f1": 0.98, "atom_recall": 0.995, "atom_precision": 0.995, "rmse_pm": 5.0, "poly": 0.97}
+
+
+def mark(ok):
+    return "✓" if ok else "✗"
+
+
+def headline(r):
+    o = r["overall"]
+    rows = [
+        ("atom columns: precision", o["atoms"]["precision"], "≥ 0.995", o["atoms"]["precision"] >= 0.995),
+        ("atom columns: recall", o["atoms"]["recall"], "≥ 0.995", o["atoms"]["recall"] >= 0.995),
+        ("atom position RMSE (pm), centroid", o["atoms"]["rmse_pm"], "≤ 5", o["atoms"]["rmse_pm"] <= 5),
+        ("atom position RMSE (pm), heatmap", o["atoms_rmse_alt_pm"], "≤ 5", o["atoms_rmse_alt_pm"] <= 5),
+        ("VS1 F1 (all areas)", o["vs1"]["f1"], "≥ 0.95", o["vs1"]["f1"] >= 0.95),
+        ("VS2 F1 (all areas)", o["vs2"]["f1"], "≥ 0.98", o["vs2"]["f1"] >= 0.98),
+        ("VS1 F1 (true carbon < 3 Å)", o["vs1_clean"]["f1"], "≥ 0.95", o["vs1_clean"]["f1"] >= 0.95),
+        ("VS2 F1 (true carbon < 3 Å)", o["vs2_clean"]["f1"], "≥ 0.98", o["vs2_clean"]["f1"] >= 0.98),
+    ]
+    for k, v in o["polymorph_accuracy"].items():
+        if v is not None:
+            rows.append((f"polymorph pixel accuracy {k}", v, "≥ 0.97", v >= 0.97))
+    rows.append(("carbon thickness MAE (Å)", o["carbon_mae_a"], "", True))
+    rows.append(("carbon mask IoU (≥ 3 Å)", o["carbon_iou"], "", True))
+    out = ["| metric | held-out | target | |", "|---|---|---|---|"]
+    for name, v, t, ok in rows:
+        out.append(f"| {name} | {v:.4f} | {t} | {mark(ok) if t else ''} |")
+    return "\n".join(out)
+
+
+def breakdown(r, key, label):
+    out = [f"| {label} | images | atom P | atom R | RMSE pm | VS1 F1 | VS2 F1 | VS1 F1 clean | VS2 F1 clean | polymorph acc | polymorph acc clean | carbon MAE Å |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for k, s in r[key].items():
+        out.append(
+            f"| {k} | {s['images']} | {s['atoms']['precision']:.4f} | {s['atoms']['recall']:.4f} | {s['atoms']['rmse_pm']:.2f} | "
+            f"{s['vs1']['f1']:.3f} | {s['vs2']['f1']:.3f} | {s['vs1_clean']['f1']:.3f} | {s['vs2_clean']['f1']:.3f} | "
+            f"{s['polymorph_pixel_accuracy']:.3f} | {s['polymorph_pixel_accuracy_clean']:.3f} | {s['carbon_mae_a']:.2f} |"
+        )
+    return "\n".join(out)
+
+
+def main(paths):
+    for p in paths:
+        r = json.load(open(p))
+        print(f"### {p}\n")
+        print(headline(r) + "\n")
+        for key, label in (("by_dose", "dose e⁻/Å²"), ("by_carbon", "carbon level"), ("by_scan_noise", "scan noise"), ("by_pixel_size", "pixel size")):
+            if r.get(key):
+                print(breakdown(r, key, label) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
