@@ -18,6 +18,7 @@ use crate::resample::{bilinear, Grid};
 use crate::sim::structure::POLYMORPH_CLASSES;
 use crate::tiling::{self, TilePlan};
 use crate::vacancy;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -599,10 +600,11 @@ pub fn validate(image: &Image, pixel_size: f64) -> Result<()> {
 }
 
 /// NaN/Inf pixels: a few are replaced by the median (warned); many are refused.
-fn repair(data: &[f32], warnings: &mut Vec<String>) -> Result<Vec<f32>> {
+/// A clean image (the usual case) is borrowed, not copied.
+fn repair<'a>(data: &'a [f32], warnings: &mut Vec<String>) -> Result<Cow<'a, [f32]>> {
     let bad = data.iter().filter(|v| !v.is_finite()).count();
     if bad == 0 {
-        return Ok(data.to_vec());
+        return Ok(Cow::Borrowed(data));
     }
     if bad as f64 > MAX_BAD_PIXEL_FRACTION * data.len() as f64 || bad == data.len() {
         return Err(Error::invalid(format!(
@@ -617,10 +619,11 @@ fn repair(data: &[f32], warnings: &mut Vec<String>) -> Result<Vec<f32>> {
         .collect();
     let fill = intensity::median(&mut good) as f32;
     warnings.push(format!("{bad} NaN/infinite pixels replaced by the median"));
-    Ok(data
-        .iter()
-        .map(|&v| if v.is_finite() { v } else { fill })
-        .collect())
+    Ok(Cow::Owned(
+        data.iter()
+            .map(|&v| if v.is_finite() { v } else { fill })
+            .collect(),
+    ))
 }
 
 fn histograms(atoms: &[Atom], vacancies: &[Vacancy]) -> IntensityHistogram {

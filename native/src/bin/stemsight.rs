@@ -224,7 +224,7 @@ fn run_simulate(a: SimulateArgs) -> Result<()> {
         clean: a.clean,
     };
     let sample = simulate(&req, a.seed)?;
-    write_sample(&a.out, &sample, a.png)?;
+    stemsight::outputs::write_simulation(&a.out, &sample, a.png)?;
     eprintln!(
         "{}: {}×{} px at {} Å/px, {} columns, {} vacancies",
         a.out.display(),
@@ -237,33 +237,24 @@ fn run_simulate(a: SimulateArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_sample(out: &Path, s: &stemsight::sim::Sample, png: bool) -> Result<()> {
-    stemsight::outputs::write_simulation(out, s, png)?;
-    Ok(())
+/// A dataset config from a JSON file of ranges, or the defaults (= scripts/data/train.json).
+fn load_config(path: Option<&Path>) -> Result<DatasetConfig> {
+    let Some(p) = path else {
+        return Ok(DatasetConfig::default());
+    };
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("invalid dataset config {}", p.display()))
 }
 
 fn run_dataset(a: DatasetArgs) -> Result<()> {
-    let cfg: DatasetConfig = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("invalid dataset config {}", p.display()))?
-        }
-        None => DatasetConfig::default(),
-    };
+    let cfg = load_config(a.config.as_deref())?;
     if let Some(t) = a.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build_global()?;
     }
-    let bar = indicatif::ProgressBar::new(a.n as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} samples  {elapsed} (eta {eta})",
-        )
-        .expect("static template"),
-    );
+    let bar = progress_bar(a.n, "samples");
     let t0 = std::time::Instant::now();
     write_dataset(&cfg, a.n, a.seed, &a.out, |done| {
         bar.set_position(done as u64)
@@ -279,15 +270,7 @@ fn run_dataset(a: DatasetArgs) -> Result<()> {
 }
 
 fn run_testset(a: TestsetArgs) -> Result<()> {
-    let cfg: DatasetConfig = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("invalid dataset config {}", p.display()))?
-        }
-        None => DatasetConfig::default(),
-    };
+    let cfg = load_config(a.config.as_deref())?;
     let bar = progress_bar(a.n, "images");
     write_testset(&cfg, a.n, a.seed, a.field, &a.out, |done| {
         bar.set_position(done as u64)
