@@ -13,13 +13,18 @@ def mark(ok):
     return "✓" if ok else "✗"
 
 
+FALLBACK = {"gaussian": "centroid", "centroid": "heatmap", "heatmap": "centroid"}
+
+
 def headline(r):
     o = r["overall"]
+    ref = r.get("refinement", "centroid")
     rows = [
         ("atom columns: precision", o["atoms"]["precision"], "≥ 0.995", o["atoms"]["precision"] >= 0.995),
         ("atom columns: recall", o["atoms"]["recall"], "≥ 0.995", o["atoms"]["recall"] >= 0.995),
-        ("atom position RMSE (pm), centroid", o["atoms"]["rmse_pm"], "≤ 5", o["atoms"]["rmse_pm"] <= 5),
-        ("atom position RMSE (pm), heatmap", o["atoms_rmse_alt_pm"], "≤ 5", o["atoms_rmse_alt_pm"] <= 5),
+        (f"atom position RMSE (pm), {ref}", o["atoms"]["rmse_pm"], "≤ 5", o["atoms"]["rmse_pm"] <= 5),
+        (f"atom position RMSE (pm), {FALLBACK.get(ref, 'other')}", o["atoms_rmse_alt_pm"], "≤ 5",
+         o["atoms_rmse_alt_pm"] <= 5),
         ("VS1 F1 (all areas)", o["vs1"]["f1"], "≥ 0.95", o["vs1"]["f1"] >= 0.95),
         ("VS2 F1 (all areas)", o["vs2"]["f1"], "≥ 0.98", o["vs2"]["f1"] >= 0.98),
         ("VS1 F1 (true carbon < 3 Å)", o["vs1_clean"]["f1"], "≥ 0.95", o["vs1_clean"]["f1"] >= 0.95),

@@ -13,7 +13,9 @@
 use crate::error::{Error, Result};
 use crate::io::npy;
 use crate::sim::labels::{atom_mask, vacancy_mask};
-use crate::sim::{simulate, BoundaryShape, Polymorph, Sample, SimRequest, POLYMORPH_CLASSES};
+use crate::sim::{
+    simulate, BoundaryShape, Chemistry, Polymorph, Sample, SimRequest, POLYMORPH_CLASSES,
+};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,9 @@ pub struct DatasetConfig {
     pub mo_vacancy_fraction: [f64; 2],
     pub adatoms_per_nm2: [f64; 2],
     pub shard_size: usize,
+    /// Relative frequency of each chemistry (MoS2, WS2, MoSe2, WSe2); empty = MoS₂ only.
+    /// Drawn last, and only when set, so configs without it keep their images per seed.
+    pub chemistry_weights: BTreeMap<String, f64>,
 }
 
 impl Default for DatasetConfig {
@@ -72,6 +77,7 @@ impl Default for DatasetConfig {
             mo_vacancy_fraction: [0.0, 0.01],
             adatoms_per_nm2: [0.0, 0.2],
             shard_size: 256,
+            chemistry_weights: BTreeMap::new(),
         }
     }
 }
@@ -100,6 +106,20 @@ impl DatasetConfig {
             if !(w.is_finite() && *w >= 0.0) {
                 return Err(Error::invalid(format!("weight of {name} must be ≥ 0")));
             }
+        }
+        for (name, w) in &self.chemistry_weights {
+            if Chemistry::from_name(name).is_none() {
+                return Err(Error::invalid(format!(
+                    "unknown chemistry '{name}' in chemistry_weights (MoS2, WS2, MoSe2, WSe2)"
+                )));
+            }
+            if !(w.is_finite() && *w >= 0.0) {
+                return Err(Error::invalid(format!("weight of {name} must be ≥ 0")));
+            }
+        }
+        if !self.chemistry_weights.is_empty() && self.chemistry_weights.values().sum::<f64>() <= 0.0
+        {
+            return Err(Error::invalid("chemistry_weights must not all be zero"));
         }
         if self.shard_size == 0 {
             return Err(Error::invalid("shard_size must be ≥ 1"));
@@ -173,7 +193,7 @@ impl DatasetConfig {
         } else {
             None
         };
-        SimRequest {
+        let mut req = SimRequest {
             polymorph,
             second_polymorph: second,
             boundary: BoundaryShape::Random,
@@ -199,7 +219,20 @@ impl DatasetConfig {
             },
             scan_noise,
             clean: false,
+            chemistry: Chemistry::MoS2,
+        };
+        if !self.chemistry_weights.is_empty() {
+            let total: f64 = self.chemistry_weights.values().sum();
+            let mut t = rng.gen::<f64>() * total;
+            for (name, w) in &self.chemistry_weights {
+                if t < *w {
+                    req.chemistry = Chemistry::from_name(name).expect("validated");
+                    break;
+                }
+                t -= w;
+            }
         }
+        req
     }
 }
 

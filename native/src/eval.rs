@@ -3,7 +3,7 @@
 //!
 //! - Points (columns, VS1, VS2) match one-to-one within 0.7 Å, greedily by
 //!   distance; precision, recall, F1 per class; position RMSE in pm over matched
-//!   columns, for both sub-pixel refinements.
+//!   columns, for the chosen sub-pixel refinement and its fallback.
 //! - Polymorphs per pixel over the truly non-vacuum area: per-class accuracy and
 //!   a confusion matrix, on all pixels and on clean ones (true carbon < 3 Å).
 //! - Carbon: mean absolute thickness error (Å, truth clipped to the model's
@@ -202,7 +202,7 @@ impl Tally {
 pub struct Scores {
     pub images: usize,
     pub atoms: PointScores,
-    /// RMSE of the other sub-pixel refinement (heatmap if the report used centroid, and vice versa).
+    /// RMSE of the fallback refinement (centroid for gaussian, heatmap for centroid, centroid for heatmap).
     pub atoms_rmse_alt_pm: f64,
     pub vs1: PointScores,
     pub vs2: PointScores,

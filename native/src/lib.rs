@@ -11,6 +11,8 @@
 //!   (atoms), [`intensity`], [`vacancy`], [`polymorph`] and [`carbon`], giving a
 //!   [`report::Report`] and an [`overlay`].
 //! - [`eval`]: end-to-end scores against simulator truth (SCIENCE.md §4).
+//! - [`graph`]: the ONNX network as a typed op list with a plain CPU reference; with the
+//!   `cuda` feature, `gpu` runs it on an NVIDIA GPU ([`device`] chooses, [`cuda_status`] probes).
 //!
 //! # Conventions
 //! Positions are in pixels of the image, numpy convention: the centre of pixel
@@ -20,9 +22,13 @@
 pub mod analyze;
 pub mod carbon;
 pub mod dataset;
+pub mod device;
 pub mod error;
 pub mod eval;
 pub mod fft;
+#[cfg(feature = "cuda")]
+pub mod gpu;
+pub mod graph;
 pub mod image;
 pub mod intensity;
 pub mod io;
@@ -40,5 +46,6 @@ pub mod tiling;
 pub mod vacancy;
 
 pub use analyze::{Analysis, Analyzer, Options, Tasks};
+pub use device::{cuda_status, Device, DeviceInfo};
 pub use error::{Error, ErrorKind, Result};
 pub use image::Image;

@@ -22,30 +22,39 @@ pub fn write_analysis(dir: &Path, analysis: &Analysis, image: &[f32]) -> Result<
     let px = Some(r.image.pixel_size_angstrom);
     write_text(&dir.join("atoms.csv"), &r.atoms_csv())?;
     write_text(&dir.join("vacancies.csv"), &r.vacancies_csv())?;
-    io::tiff::write_u8(
-        &dir.join("polymorph.tif"),
-        w,
-        h,
-        &analysis.polymorph_map,
-        px,
-    )?;
-    io::tiff::write_f32(
-        &dir.join("polymorph_probability.tif"),
-        w,
-        h,
-        &analysis.polymorph_probability,
-        px,
-    )?;
-    io::tiff::write_f32(&dir.join("carbon.tif"), w, h, &analysis.carbon_map, px)?;
-    let canvas = overlay::render(
-        image,
-        w,
-        h,
-        r,
-        &analysis.polymorph_map,
-        &analysis.carbon_map,
+    // The maps and the overlay are independent files: write them side by side.
+    let (maps, overlay) = rayon::join(
+        || -> Result<()> {
+            io::tiff::write_u8(
+                &dir.join("polymorph.tif"),
+                w,
+                h,
+                &analysis.polymorph_map,
+                px,
+            )?;
+            io::tiff::write_f32(
+                &dir.join("polymorph_probability.tif"),
+                w,
+                h,
+                &analysis.polymorph_probability,
+                px,
+            )?;
+            io::tiff::write_f32(&dir.join("carbon.tif"), w, h, &analysis.carbon_map, px)
+        },
+        || {
+            let canvas = overlay::render(
+                image,
+                w,
+                h,
+                r,
+                &analysis.polymorph_map,
+                &analysis.carbon_map,
+            );
+            io::png::write(&dir.join("overlay.png"), w, h, 3, &canvas.rgb)
+        },
     );
-    io::png::write(&dir.join("overlay.png"), w, h, 3, &canvas.rgb)?;
+    maps?;
+    overlay?;
     let json = serde_json::to_string_pretty(r).map_err(|e| Error::io(dir, e))?;
     let tmp = dir.join("report.json.partial");
     write_text(&tmp, &json)?;

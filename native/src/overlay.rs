@@ -7,6 +7,7 @@
 
 use crate::report::Report;
 use font8x8::UnicodeFonts;
+use rayon::prelude::*;
 
 type Rgb = [u8; 3];
 
@@ -32,16 +33,21 @@ pub struct Canvas {
     pub rgb: Vec<u8>,
 }
 
+/// Mixes colour `c` into one RGB pixel with opacity `alpha`.
+fn blend(pixel: &mut [u8], c: Rgb, alpha: f32) {
+    for (dst, &src) in pixel.iter_mut().zip(&c) {
+        let v = *dst as f32 * (1.0 - alpha) + src as f32 * alpha;
+        *dst = v.round().clamp(0.0, 255.0) as u8;
+    }
+}
+
 impl Canvas {
     fn blend(&mut self, x: isize, y: isize, c: Rgb, alpha: f32) {
         if x < 0 || y < 0 || x >= self.width as isize || y >= self.height as isize {
             return;
         }
         let i = (y as usize * self.width + x as usize) * 3;
-        for (dst, &src) in self.rgb[i..i + 3].iter_mut().zip(&c) {
-            let v = *dst as f32 * (1.0 - alpha) + src as f32 * alpha;
-            *dst = v.round().clamp(0.0, 255.0) as u8;
-        }
+        blend(&mut self.rgb[i..i + 3], c, alpha);
     }
 
     fn disk(&mut self, cx: f64, cy: f64, r: f64, c: Rgb) {
@@ -112,36 +118,38 @@ pub fn render(
     carbon_map: &[f32],
 ) -> Canvas {
     let gray = crate::io::png::to_display_bytes(image);
-    let mut rgb = Vec::with_capacity(width * height * 3);
-    for &g in &gray {
-        rgb.extend_from_slice(&[g, g, g]);
-    }
-    let mut cv = Canvas { width, height, rgb };
     let px = report.image.pixel_size_angstrom;
     let threshold = report.carbon.threshold as f32;
 
-    // Regions: tint, boundaries, contamination.
+    // Regions: tint, boundaries, contamination; rows are independent, so in parallel
+    // (a 4096² overlay is 50 M channel values).
     let hatch = (1.0 / px).round().max(6.0) as usize;
-    for y in 0..height {
-        for x in 0..width {
-            let i = y * width + x;
-            let c = polymorph_map[i] as usize;
-            if c > 0 && c < POLYMORPH_TINT.len() {
-                cv.blend(x as isize, y as isize, POLYMORPH_TINT[c], 0.18);
-            }
-            let edge = (x + 1 < width && polymorph_map[i + 1] != polymorph_map[i])
-                || (y + 1 < height && polymorph_map[i + width] != polymorph_map[i]);
-            if edge {
-                cv.blend(x as isize, y as isize, WHITE, 0.8);
-            }
-            if carbon_map[i] >= threshold {
-                cv.blend(x as isize, y as isize, [0, 0, 0], 0.45);
-                if (x + y) % hatch == 0 {
-                    cv.blend(x as isize, y as isize, [200, 170, 120], 0.7);
+    let mut rgb = vec![0u8; width * height * 3];
+    rgb.par_chunks_mut(width * 3)
+        .enumerate()
+        .for_each(|(y, row)| {
+            for x in 0..width {
+                let i = y * width + x;
+                let out = &mut row[3 * x..3 * x + 3];
+                out.fill(gray[i]);
+                let c = polymorph_map[i] as usize;
+                if c > 0 && c < POLYMORPH_TINT.len() {
+                    blend(out, POLYMORPH_TINT[c], 0.18);
+                }
+                let edge = (x + 1 < width && polymorph_map[i + 1] != polymorph_map[i])
+                    || (y + 1 < height && polymorph_map[i + width] != polymorph_map[i]);
+                if edge {
+                    blend(out, WHITE, 0.8);
+                }
+                if carbon_map[i] >= threshold {
+                    blend(out, [0, 0, 0], 0.45);
+                    if (x + y) % hatch == 0 {
+                        blend(out, [200, 170, 120], 0.7);
+                    }
                 }
             }
-        }
-    }
+        });
+    let mut cv = Canvas { width, height, rgb };
 
     let dot = (0.22 / px).max(1.2);
     for a in &report.atoms {

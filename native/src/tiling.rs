@@ -9,8 +9,45 @@ use crate::network::Network;
 use crate::resample::reflect;
 use rayon::prelude::*;
 
-/// Tile sizes the engine chooses from; each gets its own cached tract plan.
-pub const TILE_SIZES: [usize; 3] = [128, 256, 512];
+/// Fixed tile sizes the engine chooses from; each gets its own cached tract plan.
+pub const TILE_SIZES: [usize; 4] = [128, 256, 512, 576];
+
+/// Tiles sent to a GPU at once: enough to fill it, few enough that a 576² batch's
+/// activations (≈ 0.3 GB) fit any card.
+pub const GPU_BATCH: usize = 8;
+
+/// Largest tile the engine will fit to an image. tract's cost per tile pixel grows
+/// with the tile (4.1 s/Mpx at 128², 5.5 at 512², 7.1 at 1024², BENCHMARKS.md), so
+/// beyond this size halo savings no longer pay for the slower convolutions.
+pub const MAX_FITTED_TILE: usize = 576;
+
+/// Square tile sizes that cover a `width × height` image with k × k tiles exactly
+/// (up to rounding to `multiple`), for every k whose tile is ≤ `max_tile`.
+/// A 512² model grid with halo 32 gets one 576² tile instead of nine 256² ones.
+pub fn fitted_sizes(
+    width: usize,
+    height: usize,
+    halo: usize,
+    multiple: usize,
+    max_tile: usize,
+) -> Vec<usize> {
+    let longest = width.max(height).max(1);
+    let multiple = multiple.max(1);
+    let mut sizes = Vec::new();
+    for k in 1..=longest {
+        let core = longest.div_ceil(k).next_multiple_of(multiple);
+        let tile = core + 2 * halo;
+        if tile <= max_tile {
+            sizes.push(tile);
+        }
+        if core <= multiple {
+            break;
+        }
+    }
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
 
 /// Where the tiles go on an image.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,15 +65,16 @@ impl TilePlan {
         self.tile - 2 * self.halo
     }
 
-    /// Picks the tile size that computes the fewest pixels in all (ties: the smaller tile).
+    /// Picks the tile size that computes the fewest pixels in all (ties: fewer tiles,
+    /// which means less per-call overhead and fewer halos).
     pub fn choose(width: usize, height: usize, halo: usize, sizes: &[usize]) -> Result<TilePlan> {
-        let mut best: Option<(usize, TilePlan)> = None;
+        let mut best: Option<((usize, usize), TilePlan)> = None;
         for &tile in sizes {
             if tile <= 2 * halo {
                 continue;
             }
             let plan = TilePlan::with_tile(width, height, tile, halo);
-            let cost = plan.cores.len() * tile * tile;
+            let cost = (plan.cores.len() * tile * tile, plan.cores.len());
             if best.as_ref().is_none_or(|(c, _)| cost < *c) {
                 best = Some((cost, plan));
             }
@@ -142,7 +180,10 @@ pub fn run_tiled(
         })
         .collect();
     let total = plan.cores.len();
-    let batch = if parallel {
+    let gpu = net.device() == crate::device::Device::Cuda;
+    let batch = if gpu {
+        GPU_BATCH
+    } else if parallel {
         2 * rayon::current_num_threads()
     } else {
         1
@@ -152,7 +193,14 @@ pub fn run_tiled(
     let mut done = 0;
     for chunk in plan.cores.chunks(batch) {
         let run = |&c: &(usize, usize)| net.run(t, plan.window(image, c)).map(|o| (c, o));
-        let outs: Vec<_> = if parallel {
+        let outs: Vec<_> = if gpu {
+            let windows = chunk.par_iter().map(|&c| plan.window(image, c)).collect();
+            chunk
+                .iter()
+                .copied()
+                .zip(net.run_batch(t, windows)?)
+                .collect()
+        } else if parallel {
             chunk.par_iter().map(run).collect::<Result<_>>()?
         } else {
             chunk.iter().map(run).collect::<Result<_>>()?
@@ -203,6 +251,24 @@ mod tests {
             }
             assert!(seen.iter().all(|&s| s == 1), "{w}x{h}");
         }
+    }
+
+    #[test]
+    fn fitted_tiles_cover_the_image_with_few_pixels() {
+        // 1024² at 0.1 Å/px is a 512² model grid: one 576² tile, not nine 256² ones.
+        let mut sizes = TILE_SIZES.to_vec();
+        sizes.extend(fitted_sizes(512, 512, 32, 8, MAX_FITTED_TILE));
+        let plan = TilePlan::choose(512, 512, 32, &sizes).unwrap();
+        assert_eq!((plan.tile, plan.cores.len()), (576, 1));
+        // A 300 × 200 grid: a single 368² tile (300 rounded to 8, plus the halos).
+        let fitted = fitted_sizes(300, 200, 32, 8, MAX_FITTED_TILE);
+        assert!(fitted.contains(&368), "{fitted:?}");
+        assert!(fitted.iter().all(|&t| t % 8 == 0 && t <= MAX_FITTED_TILE));
+        // 2048²: 4 × 4 tiles of 512 + 64.
+        let mut sizes = TILE_SIZES.to_vec();
+        sizes.extend(fitted_sizes(2048, 2048, 32, 8, MAX_FITTED_TILE));
+        let plan = TilePlan::choose(2048, 2048, 32, &sizes).unwrap();
+        assert_eq!((plan.tile, plan.cores.len()), (576, 16));
     }
 
     #[test]

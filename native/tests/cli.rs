@@ -285,3 +285,62 @@ fn analyze_writes_the_contract_outputs() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `--device cuda` where CUDA cannot be used (no `cuda` feature, driver, cuDNN or GPU)
+/// warns once on stderr and gives the same results as `--device cpu`.
+#[test]
+fn analyze_on_cuda_falls_back_to_cpu() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/mos2_2H-1L.tif");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |device: &str| {
+        let out = dir.path().join(device);
+        let o = stemsight(&[
+            "analyze",
+            sample.to_str().unwrap(),
+            "--device",
+            device,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "--device {device}: {stderr}");
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("mos2_2H-1L/report.json")).unwrap(),
+        )
+        .unwrap();
+        (stderr, report)
+    };
+    let (cpu_err, cpu) = run("cpu");
+    let (cuda_err, cuda) = run("cuda");
+    assert!(!cpu_err.contains("CUDA"), "{cpu_err}");
+    if stemsight::cuda_status().is_err() {
+        let warnings: Vec<&str> = cuda_err.lines().filter(|l| l.contains("CUDA")).collect();
+        assert_eq!(warnings.len(), 1, "{cuda_err}");
+        assert!(
+            warnings[0].starts_with("warning: CUDA unavailable (")
+                && warnings[0].ends_with("); running on CPU"),
+            "{cuda_err}"
+        );
+    }
+    for key in ["n_mo", "n_s2_sites", "n_vs1", "n_vs2"] {
+        assert_eq!(cpu["summary"][key], cuda["summary"][key], "summary.{key}");
+    }
+    for list in ["atoms", "vacancies"] {
+        assert_eq!(
+            cpu[list].as_array().unwrap().len(),
+            cuda[list].as_array().unwrap().len(),
+            "{list}"
+        );
+    }
+
+    let o = stemsight(&[
+        "analyze",
+        sample.to_str().unwrap(),
+        "--device",
+        "tpu",
+        "--out",
+        dir.path().join("tpu").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown device 'tpu'"));
+}

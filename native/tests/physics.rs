@@ -427,3 +427,76 @@ fn thick_carbon_is_visible() {
         (ratio - 1.0) * 100.0
     );
 }
+
+#[test]
+fn other_chemistries_follow_z_contrast_and_their_lattice_constant() {
+    use stemsight::sim::Chemistry;
+    // Same structure, other atoms: the metal/chalcogen integrated ratio must follow
+    // (Z_M / Z_X)^n / 2 and the nearest-neighbour distance a/√3 of that chemistry.
+    for chem in [Chemistry::WS2, Chemistry::MoSe2, Chemistry::WSe2] {
+        let base = SimRequest {
+            width: 480,
+            height: 480,
+            pixel_size_angstrom: 0.08,
+            rotation_deg: Some(10.0),
+            vs1_fraction: 0.0,
+            vs2_fraction: 0.0,
+            clean: true,
+            chemistry: chem,
+            ..Default::default()
+        };
+        let draw = |req: &SimRequest| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+            let p = SimParams::draw(req, &mut rng);
+            render(&p, &mut rng)
+        };
+        let full = draw(&base);
+        let metal_only = draw(&SimRequest {
+            vs2_fraction: 1.0,
+            ..base.clone()
+        });
+        let n_m = full.columns.iter().filter(|c| c.metal).count() as f64;
+        let n_x = full.columns.len() as f64 - n_m;
+        let sum_m: f64 = metal_only.image.data.iter().map(|&v| v as f64).sum();
+        let sum_x: f64 = full
+            .image
+            .data
+            .iter()
+            .zip(&metal_only.image.data)
+            .map(|(&a, &b)| (a - b) as f64)
+            .sum();
+        let integrated = (sum_m / n_m) / (sum_x / n_x);
+        let (zm, zx) = (
+            chem.atomic_number(stemsight::sim::Element::Mo) as f64,
+            chem.atomic_number(stemsight::sim::Element::S) as f64,
+        );
+        let expected = (zm / zx).powf(stemsight::sim::params::NOMINAL_ZN_EXPONENT) / 2.0;
+        // Nearest metal–chalcogen distance in the truth, in Å.
+        let px = base.pixel_size_angstrom;
+        let metals: Vec<_> = interior(&full, 20.0).filter(|c| c.metal).collect();
+        let nn = median(
+            metals
+                .iter()
+                .map(|m| {
+                    full.columns
+                        .iter()
+                        .filter(|c| !c.metal)
+                        .map(|c| (c.x - m.x).hypot(c.y - m.y) * px)
+                        .fold(f64::INFINITY, f64::min)
+                })
+                .collect(),
+        );
+        let a = chem.lattice_a_angstrom();
+        println!(
+            "{}: metal/X2 integrated {integrated:.3} vs {expected:.3}; nearest M–X2 {nn:.4} Å vs a/√3 = {:.4}",
+            chem.name(),
+            a / 3f64.sqrt()
+        );
+        assert!(
+            (integrated - expected).abs() / expected < 0.03,
+            "{}",
+            chem.name()
+        );
+        assert!((nn - a / 3f64.sqrt()).abs() < 0.01, "{}", chem.name());
+    }
+}

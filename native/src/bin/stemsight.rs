@@ -9,8 +9,8 @@ use stemsight::eval::{evaluate, summary_table};
 use stemsight::io::read::read_image;
 use stemsight::localize::Refinement;
 use stemsight::outputs::write_analysis;
-use stemsight::sim::{simulate, BoundaryShape, Polymorph, SimRequest};
-use stemsight::{Analyzer, Options, Tasks};
+use stemsight::sim::{simulate, BoundaryShape, Chemistry, Polymorph, SimRequest};
+use stemsight::{Analyzer, Device, Options, Tasks};
 
 #[derive(Parser)]
 #[command(
@@ -66,10 +66,10 @@ struct EngineArgs {
     /// Carbon-map level (0..1, × 10 Å) from which an area counts as contaminated.
     #[arg(long, default_value_t = stemsight::carbon::DEFAULT_THRESHOLD)]
     carbon_threshold: f64,
-    /// Sub-pixel refinement of columns: centroid (on the image) or heatmap.
-    #[arg(long, default_value = "centroid")]
+    /// Sub-pixel refinement of columns: gaussian (2D fit on the image), centroid (on the image) or heatmap.
+    #[arg(long, default_value = "gaussian")]
     refinement: String,
-    /// cpu, or cuda where built with the `cuda` feature.
+    /// cpu, or cuda (builds with the `cuda` feature; falls back to the CPU with a warning).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Worker threads (default: all cores).
@@ -166,6 +166,9 @@ struct SimulateArgs {
     /// No degradations, nominal aberration-free optics.
     #[arg(long)]
     clean: bool,
+    /// MoS2 (default), WS2, MoSe2 or WSe2: same structures, other atoms and lattice constant.
+    #[arg(long, default_value = "MoS2")]
+    chemistry: String,
     /// Also write image.png.
     #[arg(long)]
     png: bool,
@@ -222,6 +225,12 @@ fn run_simulate(a: SimulateArgs) -> Result<()> {
         carbon: a.carbon,
         scan_noise: a.scan_noise,
         clean: a.clean,
+        chemistry: Chemistry::from_name(&a.chemistry).with_context(|| {
+            format!(
+                "unknown chemistry '{}' (expected MoS2, WS2, MoSe2 or WSe2)",
+                a.chemistry
+            )
+        })?,
     };
     let sample = simulate(&req, a.seed)?;
     stemsight::outputs::write_simulation(&a.out, &sample, a.png)?;
@@ -303,13 +312,15 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
             .num_threads(t)
             .build_global()?;
     }
-    match e.device.as_str() {
-        "cpu" => {}
-        "cuda" => bail!("this stemsight was built without CUDA support; use --device cpu"),
-        other => bail!("unknown device '{other}' (cpu or cuda)"),
-    }
+    let device: Device = e.device.parse().map_err(anyhow::Error::msg)?;
     let dir = e.models.clone().unwrap_or_else(default_models_dir);
-    let analyzer = Analyzer::load(&dir)?;
+    let mut analyzer = Analyzer::load(&dir)?;
+    if device == Device::Cuda {
+        // A batch job asked for the GPU should still finish where there is none.
+        if let Err(why) = analyzer.use_device(Device::Cuda) {
+            eprintln!("warning: CUDA unavailable ({why}); running on CPU");
+        }
+    }
     let options = Options {
         tasks,
         carbon_filter: !e.no_carbon_filter,

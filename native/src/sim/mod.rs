@@ -19,7 +19,7 @@ pub mod structure;
 
 pub use params::{BoundaryShape, SimParams, SimRequest};
 pub use render::render;
-pub use structure::{Element, Polymorph, POLYMORPH_CLASSES};
+pub use structure::{Chemistry, Element, Polymorph, POLYMORPH_CLASSES};
 
 use crate::error::Result;
 use crate::image::Image;

@@ -26,7 +26,7 @@
 use super::noise::DetectorParams;
 use super::probe::ProbeParams;
 use super::scan::ScanParams;
-use super::structure::{Polymorph, LATTICE_A_ANGSTROM};
+use super::structure::{Chemistry, Polymorph, LATTICE_A_ANGSTROM};
 use crate::error::{Error, Result};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
@@ -70,6 +70,8 @@ pub struct SimRequest {
     pub scan_noise: f64,
     /// No degradations and nominal, aberration-free optics: for physics tests.
     pub clean: bool,
+    /// Which TMD (MoS₂ unless asked).
+    pub chemistry: Chemistry,
 }
 
 impl Default for SimRequest {
@@ -92,6 +94,7 @@ impl Default for SimRequest {
             carbon: 0.0,
             scan_noise: 0.0,
             clean: false,
+            chemistry: Chemistry::MoS2,
         }
     }
 }
@@ -184,6 +187,9 @@ pub struct SimParams {
     pub polymorph: Polymorph,
     pub second_polymorph: Option<Polymorph>,
     pub boundary: Option<BoundaryParams>,
+    /// Older truth files have no chemistry: they are MoS₂.
+    #[serde(default)]
+    pub chemistry: Chemistry,
     pub lattice_a_angstrom: f64,
     pub strain: [f64; 3],
     pub rotation_deg: f64,
@@ -319,7 +325,8 @@ impl SimParams {
             polymorph: req.polymorph,
             second_polymorph: req.second_polymorph,
             boundary,
-            lattice_a_angstrom: LATTICE_A_ANGSTROM,
+            chemistry: req.chemistry,
+            lattice_a_angstrom: req.chemistry.lattice_a_angstrom(),
             strain,
             rotation_deg,
             origin_angstrom,

@@ -183,7 +183,7 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
                     } else {
                         1.0
                     };
-                    canvas.deposit(x, y, weight(el.atomic_number()) * boost as f32);
+                    canvas.deposit(x, y, weight(p.chemistry.atomic_number(el)) * boost as f32);
                 }
             }
         }
@@ -207,7 +207,7 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
                 continue;
             }
             let (x, y) = p.scan.pixel_of_specimen(sx / px, sy / px);
-            canvas.deposit(x, y, weight(el.atomic_number()));
+            canvas.deposit(x, y, weight(p.chemistry.atomic_number(el)));
             if inside(x, y) {
                 let kind = if el == Element::Mo {
                     "adatom-Mo"
@@ -238,7 +238,7 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
         rng,
         &mut canvas,
         &carbon_canvas,
-        weight(Element::C.atomic_number()),
+        weight(p.chemistry.atomic_number(Element::C)),
     );
     let carbon_map = crop(&carbon_canvas, canvas.w, w, h, margin);
 

@@ -32,6 +32,63 @@ impl Element {
     }
 }
 
+/// Which transition-metal dichalcogenide: the structure types are shared, the
+/// atoms (Z-contrast) and the lattice constant differ. `Element::Mo` and
+/// `Element::S` in the structure stand for the metal and the chalcogen roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Chemistry {
+    #[default]
+    MoS2,
+    WS2,
+    MoSe2,
+    WSe2,
+}
+
+impl Chemistry {
+    pub const ALL: [Chemistry; 4] = [
+        Chemistry::MoS2,
+        Chemistry::WS2,
+        Chemistry::MoSe2,
+        Chemistry::WSe2,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Chemistry::MoS2 => "MoS2",
+            Chemistry::WS2 => "WS2",
+            Chemistry::MoSe2 => "MoSe2",
+            Chemistry::WSe2 => "WSe2",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Chemistry> {
+        Chemistry::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Atomic number of the atom playing `role` (Mo = the metal, S = the chalcogen).
+    pub fn atomic_number(self, role: Element) -> u32 {
+        match (role, self) {
+            (Element::Mo, Chemistry::MoS2 | Chemistry::MoSe2) => 42,
+            (Element::Mo, Chemistry::WS2 | Chemistry::WSe2) => 74,
+            (Element::S, Chemistry::MoS2 | Chemistry::WS2) => 16,
+            (Element::S, Chemistry::MoSe2 | Chemistry::WSe2) => 34,
+            (Element::C, _) => 6,
+        }
+    }
+
+    /// In-plane lattice constant (Å), 2H bulk values.
+    pub fn lattice_a_angstrom(self) -> f64 {
+        match self {
+            Chemistry::MoS2 => LATTICE_A_ANGSTROM,
+            Chemistry::WS2 => 3.153,
+            Chemistry::MoSe2 => 3.288,
+            Chemistry::WSe2 => 3.282,
+        }
+    }
+}
+
 /// The six stacking polymorphs, in the class order of `polymorph.tif` (1..=6; 0 is vacuum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Polymorph {

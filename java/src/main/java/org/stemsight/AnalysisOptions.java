@@ -34,7 +34,7 @@ public final class AnalysisOptions {
         return put("vacancy_threshold", number(t));
     }
 
-    /** "centroid" (on the image, default) or "heatmap" (on the network output). */
+    /** "gaussian" (2D Gaussian fit on the image, default), "centroid" (on the image) or "heatmap" (on the network output). */
     public AnalysisOptions refinement(String r) {
         return put("refinement", Json.quote(r));
     }
