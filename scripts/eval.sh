@@ -2,17 +2,25 @@
 # Reproduces the held-out metric tables in models/README.md.
 #   1. paper-like set: dose 2.5e5 e-/Å², mixed carbon, pixel sizes 0.06-0.2 Å (seed 900000)
 #   2. curves set: dose 1e3-1e6 e-/Å² log-uniform, carbon 0-1 (seed 910000)
+#   3. localization set: the paper-like set without scan noise and carbon (seed 920000), so the
+#      position RMSE of the localizer is seen apart from scan jitter, which no single frame undoes
+#   4. chemistry set: the paper-like set with WS2, MoSe2 and WSe2 as well (seed 930000)
 # Seeds 900000+ are never used for training (1000+) or validation (500000+).
-# Usage: bash scripts/eval.sh [N_PAPER] [N_CURVES]   (defaults 60 and 120)
+# Usage: bash scripts/eval.sh [N_PAPER] [N_CURVES] [N_OTHER]   (defaults 60, 120 and 30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n_paper=${1:-60}
 n_curves=${2:-120}
+n_other=${3:-30}
 cargo build --release --quiet
 bin=target/release/stemsight
-rm -rf data/eval data/eval_curves
+rm -rf data/eval data/eval_curves data/eval_noscan data/eval_chem
 $bin testset --n "$n_paper" --seed 900000 --config scripts/data/eval.json --field 40 --out data/eval
 $bin testset --n "$n_curves" --seed 910000 --config scripts/data/eval_curves.json --field 40 --out data/eval_curves
+$bin testset --n "$n_other" --seed 920000 --config scripts/data/eval_noscan.json --field 40 --out data/eval_noscan
+$bin testset --n "$n_other" --seed 930000 --config scripts/data/eval_chem.json --field 40 --out data/eval_chem
 mkdir -p models/metrics
 $bin eval --data data/eval --out models/metrics/eval_paper_dose.json | tee models/metrics/eval_paper_dose.txt
 $bin eval --data data/eval_curves --out models/metrics/eval_curves.json | tee models/metrics/eval_curves.txt
+$bin eval --data data/eval_noscan --out models/metrics/eval_noscan.json | tee models/metrics/eval_noscan.txt
+$bin eval --data data/eval_chem --out models/metrics/eval_chem.json | tee models/metrics/eval_chem.txt

@@ -6,9 +6,10 @@
 //!     [--models DIR] [--tile N] [--halo N] [--threads N] [--mode tiles|mt|st] [--repeat K]
 //! ```
 //! Does what `stemsight analyze` does for one single-frame image (read → analyze →
-//! write every output), timing each stage. MODE: `tiles` = the engine default (rayon
-//! over tiles, single-thread tract per tile); `mt` = tiles one at a time with tract's
-//! multithread-mm executor over THREADS; `st` = one thread. `--repeat K` analyzes the
+//! write every output), timing each stage. MODE: `mt` = the engine default (tiles one
+//! at a time, each tile's matrix products split over THREADS by tract's executor on
+//! rayon's pool); `tiles` = rayon over tiles as well (nested); `st` = one thread.
+//! `--repeat K` analyzes the
 //! same image K more times in the same process (cached plans: the steady state of a
 //! batch or of an open Fiji session). Prints one JSON line.
 
@@ -17,7 +18,6 @@ use std::time::Instant;
 use stemsight::io::read::read_image;
 use stemsight::outputs::write_analysis;
 use stemsight::{Analyzer, Options};
-use tract_linalg::multithread::{multithread_tract_scope, Executor};
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
     let mut models = stemsight::analyze::default_models_dir();
     let mut options = Options::default();
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut mode = "tiles".to_string();
+    let mut mode = "mt".to_string();
     let mut repeat = 0usize;
     while let Some(flag) = args.next() {
         let mut value = || args.next().expect("flag value");
@@ -46,7 +46,7 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
-    let pool_threads = if mode == "tiles" { threads } else { 1 };
+    let pool_threads = if mode == "st" { 1 } else { threads };
     rayon::ThreadPoolBuilder::new()
         .num_threads(pool_threads)
         .build_global()?;
@@ -61,15 +61,7 @@ fn main() -> anyhow::Result<()> {
     let read_ms = ms(t);
     let frame = &loaded.frames[0];
 
-    let run = || {
-        if mode == "mt" {
-            multithread_tract_scope(Executor::multithread(threads), || {
-                analyzer.analyze(frame, pixel_size, &options, &|_, _| true)
-            })
-        } else {
-            analyzer.analyze(frame, pixel_size, &options, &|_, _| true)
-        }
-    };
+    let run = || analyzer.analyze(frame, pixel_size, &options, &|_, _| true);
     let t = Instant::now();
     let analysis = run()?;
     let analyze_ms = ms(t);

@@ -229,6 +229,8 @@ pub struct EvalReport {
     pub by_pixel_size: BTreeMap<String, Scores>,
     /// By scan-noise level: line jitter is not in the truth positions, so it sets a floor on RMSE.
     pub by_scan_noise: BTreeMap<String, Scores>,
+    /// By compound (MoS2, WS2, MoSe2, WSe2): the same network for every TMD.
+    pub by_chemistry: BTreeMap<String, Scores>,
     pub confusion: Vec<Vec<u64>>,
     pub confusion_clean: Vec<Vec<u64>>,
     pub classes: Vec<String>,
@@ -454,6 +456,15 @@ fn carbon_bin(params: &serde_json::Value) -> String {
     }
 }
 
+fn chemistry_bin(params: &serde_json::Value) -> String {
+    // Truth written before chemistries existed is MoS₂.
+    params
+        .get("chemistry")
+        .and_then(|v| v.as_str())
+        .unwrap_or("MoS2")
+        .to_string()
+}
+
 fn scan_bin(params: &serde_json::Value) -> String {
     // The simulator's scan-noise level s sets the line jitter σx = 0.35 Å·s.
     let jx = params
@@ -507,6 +518,7 @@ pub fn evaluate(
     let mut by_carbon: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_px: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_scan: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_chem: BTreeMap<String, Tally> = BTreeMap::new();
     let mut failures = Vec::new();
     for (k, dir) in dirs.iter().enumerate() {
         match eval_one(analyzer, dir, options) {
@@ -516,6 +528,7 @@ pub fn evaluate(
                 by_carbon.entry(carbon_bin(&params)).or_default().add(&t);
                 by_px.entry(pixel_bin(px)).or_default().add(&t);
                 by_scan.entry(scan_bin(&params)).or_default().add(&t);
+                by_chem.entry(chemistry_bin(&params)).or_default().add(&t);
             }
             Err(e) => failures.push(format!("{}: {e}", dir.display())),
         }
@@ -546,6 +559,10 @@ pub fn evaluate(
             .collect(),
         by_pixel_size: by_px.iter().map(|(k, t)| (k.clone(), t.scores())).collect(),
         by_scan_noise: by_scan
+            .iter()
+            .map(|(k, t)| (k.clone(), t.scores()))
+            .collect(),
+        by_chemistry: by_chem
             .iter()
             .map(|(k, t)| (k.clone(), t.scores()))
             .collect(),
@@ -597,6 +614,11 @@ pub fn summary_table(r: &EvalReport) -> String {
     }
     for (k, v) in &r.by_scan_noise {
         s.push_str(&line(&format!("scan {k}"), v));
+    }
+    if r.by_chemistry.len() > 1 {
+        for (k, v) in &r.by_chemistry {
+            s.push_str(&line(k, v));
+        }
     }
     s.push_str("polymorph accuracy per class (all / clean): ");
     for (k, v) in &r.overall.polymorph_accuracy {

@@ -226,6 +226,7 @@ struct JavaOptions {
     halo: Option<usize>,
     tile: Option<usize>,
     parallel_tiles: Option<bool>,
+    line_correction: Option<bool>,
     /// Recorded in report.image (the engine does not know where the pixels came from).
     image_path: Option<String>,
     pixel_size_source: Option<String>,
@@ -264,6 +265,7 @@ impl JavaOptions {
             halo: self.halo.unwrap_or(d.halo),
             parallel_tiles: self.parallel_tiles.unwrap_or(d.parallel_tiles),
             tile: self.tile.or(d.tile),
+            line_correction: self.line_correction.unwrap_or(d.line_correction),
         })
     }
 }

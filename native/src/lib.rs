@@ -8,7 +8,7 @@
 //! - [`dataset`]: many simulated samples in parallel, written as `.npy` shards.
 //! - [`analyze`]: the analysis engine — [`resample`] to the model pixel size,
 //!   [`normalize`], [`tiling`] with halos, [`network`] (tract), then [`localize`]
-//!   (atoms), [`intensity`], [`vacancy`], [`polymorph`] and [`carbon`], giving a
+//!   (atoms) with [`scanline`] jitter correction, [`intensity`], [`vacancy`], [`polymorph`] and [`carbon`], giving a
 //!   [`report::Report`] and an [`overlay`].
 //! - [`eval`]: end-to-end scores against simulator truth (SCIENCE.md §4).
 //! - [`graph`]: the ONNX network as a typed op list with a plain CPU reference; with the
@@ -41,6 +41,7 @@ pub mod overlay;
 pub mod polymorph;
 pub mod report;
 pub mod resample;
+pub mod scanline;
 pub mod sim;
 pub mod tiling;
 pub mod vacancy;

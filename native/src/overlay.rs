@@ -11,14 +11,15 @@ use rayon::prelude::*;
 
 type Rgb = [u8; 3];
 
+/// Okabe–Ito colours (colour-blind safe), the same as the Fiji plugin's palette.
 pub const POLYMORPH_TINT: [Rgb; 7] = [
-    [0, 0, 0],      // vacuum: no tint
-    [70, 130, 255], // 2H-1L blue
-    [60, 200, 90],  // 2H-2L green
-    [30, 150, 60],  // 2H-3L dark green
-    [240, 90, 200], // 3R-2L pink
-    [170, 60, 220], // 3R-3L purple
-    [255, 160, 40], // 1T orange
+    [0, 0, 0],       // vacuum: no tint
+    [230, 159, 0],   // 2H-1L orange
+    [86, 180, 233],  // 2H-2L sky blue
+    [0, 158, 115],   // 2H-3L bluish green
+    [240, 228, 66],  // 3R-2L yellow
+    [0, 114, 178],   // 3R-3L blue
+    [204, 121, 167], // 1T reddish purple
 ];
 const METAL: Rgb = [255, 220, 0];
 const CHALCOGEN: Rgb = [0, 220, 255];

@@ -238,7 +238,7 @@ def analyze_cli(img, out, threads, extra=(), repeats=1):
             "n_atoms": len(report["atoms"]), "n_vacancies": len(report["vacancies"])}
 
 
-def analyze_stages(img, out, threads, mode="tiles", tile=None, halo=None, repeat=0, pixel_size=PIXEL_SIZE):
+def analyze_stages(img, out, threads, mode="mt", tile=None, halo=None, repeat=0, pixel_size=PIXEL_SIZE):
     cmd = [str(STAGES), str(img), str(out), "--pixel-size", str(pixel_size), "--threads", str(threads),
            "--mode", mode, "--repeat", str(repeat)]
     if tile:
@@ -570,25 +570,22 @@ def levers(work, sizes, full, T):
     # Canonical pixel size: claiming 0.2 Å/px skips the 2x down-sampling, so the network sees
     # 4x the pixels (what running the model at the input's 0.1 Å/px would cost).
     e[f"cli_pixel0.2_{mid}"] = analyze_cli(img_mid, work / "out" / "lv_px", T, extra=["--pixel-size", "0.2"])
-    # (name, image, kwargs of analyze_stages). Tiles of 576 = 512 + 2*32 and 320 = 256 + 2*32
-    # cover a 1024² image (512² on the model grid) with 1 or 2x2 tiles and no waste;
-    # 1088 and 576 cover a 4096² image with 2x2 or 4x4 tiles.
+    # (name, image, kwargs of analyze_stages). The default: tiles fitted to the image (one
+    # 576² tile = 512 + 2*32 for a 1024² image), one at a time, matmuls over all threads ("mt").
+    # Against it: rayon over tiles ("tiles"), the former fixed 128/256/512 tiles, halo 16.
     runs = [
         (f"stages_default_{mid}", img_mid, dict(repeat=1)),
-        (f"stages_mt_{mid}", img_mid, dict(mode="mt", repeat=1)),
+        (f"stages_tiles_{mid}", img_mid, dict(mode="tiles", repeat=1)),
         (f"stages_tile128_{mid}", img_mid, dict(tile=128, repeat=1)),
-        (f"stages_tile512_{mid}", img_mid, dict(tile=512, repeat=1)),
-        (f"stages_tile320_{mid}", img_mid, dict(tile=320, repeat=1)),
-        (f"stages_tile576_{mid}", img_mid, dict(tile=576, repeat=1)),
-        (f"stages_tile576_mt_{mid}", img_mid, dict(tile=576, mode="mt", repeat=1)),
-        (f"stages_tile544_halo16_mt_{mid}", img_mid, dict(tile=544, halo=16, mode="mt", repeat=1)),
+        (f"stages_tile256_{mid}", img_mid, dict(tile=256, repeat=1)),
+        (f"stages_tile256_tiles_{mid}", img_mid, dict(tile=256, mode="tiles", repeat=1)),
+        (f"stages_tile544_halo16_{mid}", img_mid, dict(tile=544, halo=16, repeat=1)),
     ]
     if big != mid:
         runs += [
             (f"stages_default_{big}", img_big, {}),
-            (f"stages_mt_{big}", img_big, dict(mode="mt")),
-            (f"stages_tile256_{big}", img_big, dict(tile=256)),
-            (f"stages_tile576_{big}", img_big, dict(tile=576)),
+            (f"stages_tiles_{big}", img_big, dict(mode="tiles")),
+            (f"stages_tile512_{big}", img_big, dict(tile=512)),
             (f"stages_tile1088_{big}", img_big, dict(tile=1088)),
             (f"stages_halo16_{big}", img_big, dict(halo=16)),
         ]

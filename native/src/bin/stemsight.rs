@@ -69,6 +69,9 @@ struct EngineArgs {
     /// Sub-pixel refinement of columns: gaussian (2D fit on the image), centroid (on the image) or heatmap.
     #[arg(long, default_value = "gaussian")]
     refinement: String,
+    /// Do not estimate and remove scan-line jitter (x offsets per line) from the columns.
+    #[arg(long)]
+    no_line_correction: bool,
     /// cpu, or cuda (builds with the `cuda` feature; falls back to the CPU with a warning).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -332,6 +335,7 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
         halo: e.halo,
         atom_threshold: e.atom_threshold,
         vacancy_threshold: e.vacancy_threshold,
+        line_correction: !e.no_line_correction,
         ..Options::default()
     };
     Ok((analyzer, options))

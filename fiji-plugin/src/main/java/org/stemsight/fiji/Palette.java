@@ -2,16 +2,19 @@ package org.stemsight.fiji;
 
 import java.awt.Color;
 
-/** The plugin's colors, shared by overlays, legends, LUT and plots. */
+/**
+ * The plugin's colors, shared by overlays, legends, LUT and plots. The same as the CLI's
+ * overlay.png (native/src/overlay.rs): metal-containing columns yellow, chalcogen-only
+ * columns cyan, VS1 orange, VS2 magenta; polymorphs in the colour-blind-safe Okabe–Ito set.
+ */
 final class Palette {
     private Palette() {
     }
 
-    static final Color MO = new Color(0, 200, 255);
-    static final Color S2 = new Color(255, 220, 0);
-    static final Color OTHER_SITE = new Color(255, 140, 0);
-    static final Color VS1 = new Color(255, 0, 255);
-    static final Color VS2 = new Color(255, 40, 40);
+    static final Color MO = new Color(255, 220, 0);
+    static final Color S2 = new Color(0, 220, 255);
+    static final Color VS1 = new Color(255, 120, 0);
+    static final Color VS2 = new Color(255, 0, 200);
 
     /** Polymorph classes by map index: vacuum, 2H-1L, 2H-2L, 2H-3L, 3R-2L, 3R-3L, 1T. */
     static final Color[] POLYMORPH = {
@@ -24,14 +27,9 @@ final class Palette {
         new Color(204, 121, 167),
     };
 
+    /** Any column holding a metal atom ("Mo", "Mo+S2", "2Mo+S2", ...) is drawn as metal. */
     static Color site(String site) {
-        if ("Mo".equals(site)) {
-            return MO;
-        }
-        if ("S2".equals(site)) {
-            return S2;
-        }
-        return OTHER_SITE;
+        return site != null && site.contains("Mo") ? MO : S2;
     }
 
     static Color polymorph(int index) {
