@@ -7,7 +7,7 @@ use std::str::FromStr;
 /// Why a CPU-only build cannot use the GPU.
 pub const NO_CUDA_BUILD: &str = "this build has no CUDA support (rebuild with --features cuda)";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Device {
     #[default]
     Cpu,

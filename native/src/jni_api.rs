@@ -14,6 +14,7 @@
 //!   exception is rethrown to the caller once the engine has stopped).
 
 use crate::analyze::{Analyzer, Options, Tasks};
+use crate::device::Device;
 use crate::error::{Error, ErrorKind};
 use crate::image::Image;
 use crate::localize::Refinement;
@@ -39,7 +40,9 @@ const WORKER_STACK_BYTES: usize = 64 << 20;
 #[derive(Default)]
 struct Registry {
     list: Vec<Arc<Analyzer>>,
-    by_dir: HashMap<PathBuf, jlong>,
+    /// Per analyzer: why it is not on the device asked for (empty when it is).
+    notes: Vec<String>,
+    by_dir: HashMap<(PathBuf, Device), jlong>,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -178,25 +181,43 @@ fn java_string(env: &mut JNIEnv, s: &JString, what: &str) -> JResult<String> {
     Ok(env.get_string(s)?.into())
 }
 
-/// Loads (or finds in the cache) the analyzer of a models directory; empty = default.
-fn load(dir: &str) -> JResult<jlong> {
+/// Loads (or finds in the cache) the analyzer of a models directory (empty = default)
+/// on `device`. Where CUDA cannot be used it runs on the CPU, and its note says why.
+fn load(dir: &str, device: Device) -> JResult<jlong> {
     let dir = if dir.trim().is_empty() {
         crate::analyze::default_models_dir()
     } else {
         PathBuf::from(dir)
     };
-    let key = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+    let key = (
+        std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone()),
+        device,
+    );
     // Loading under the lock keeps two threads from loading the same model twice;
-    // it takes a second and happens once per directory.
+    // it takes a second and happens once per directory and device.
     let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(&handle) = reg.by_dir.get(&key) {
         return Ok(handle);
     }
-    let analyzer = Analyzer::load(&dir)?;
+    let mut analyzer = Analyzer::load(&dir)?;
+    let note = match analyzer.use_device(device) {
+        Ok(_) => String::new(),
+        Err(why) => format!("CUDA unavailable ({why}); running on CPU"),
+    };
     reg.list.push(Arc::new(analyzer));
+    reg.notes.push(note);
     let handle = reg.list.len() as jlong;
     reg.by_dir.insert(key, handle);
     Ok(handle)
+}
+
+fn note_for(handle: jlong) -> String {
+    let reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+    usize::try_from(handle)
+        .ok()
+        .and_then(|h| h.checked_sub(1))
+        .and_then(|i| reg.notes.get(i).cloned())
+        .unwrap_or_default()
 }
 
 fn analyzer_for(handle: jlong) -> JResult<Arc<Analyzer>> {
@@ -438,7 +459,29 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_loadAnalyzer<'local>(
         } else {
             java_string(env, &models_dir, "modelsDir")?
         };
-        load(&dir)
+        load(&dir, Device::Cpu)
+    })
+}
+
+/// `static native long loadAnalyzerOn(String modelsDir, String device)`: as
+/// `loadAnalyzer`, on "cpu" or "cuda" (falls back to the CPU; `modelInfo` says why).
+#[no_mangle]
+pub extern "system" fn Java_org_stemsight_NativeBridge_loadAnalyzerOn<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    models_dir: JString<'local>,
+    device: JString<'local>,
+) -> jlong {
+    guarded(&mut env, 0, |env| {
+        let dir = if models_dir.is_null() {
+            String::new()
+        } else {
+            java_string(env, &models_dir, "modelsDir")?
+        };
+        let device: Device = java_string(env, &device, "device")?
+            .parse()
+            .map_err(|e: String| Failure::raise("InvalidParameter", e))?;
+        load(&dir, device)
     })
 }
 
@@ -459,6 +502,8 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_modelInfo<'local>(
             "tile": net.card.tile,
             "classes": net.card.classes,
             "dir": net.dir.display().to_string(),
+            "device": net.device().to_string(),
+            "device_note": note_for(handle),
         });
         Ok(env.new_string(info.to_string())?.into_raw())
     })

@@ -279,7 +279,9 @@ fn line_correction_removes_scan_jitter() {
             line_correction,
             ..Options::default()
         };
-        let a = analyzer().analyze(&s.image, 0.1, &opts, &|_, _| true).unwrap();
+        let a = analyzer()
+            .analyze(&s.image, 0.1, &opts, &|_, _| true)
+            .unwrap();
         let found: Vec<(f64, f64)> = a.report.atoms.iter().map(|a| (a.x, a.y)).collect();
         let (mut sx, mut sy, mut n) = (0.0, 0.0, 0usize);
         for c in &s.columns {

@@ -22,9 +22,35 @@ public final class Analyzer {
      * repository's models/).
      */
     public static Analyzer load(File modelsDir) {
+        return load(modelsDir, "cpu");
+    }
+
+    /**
+     * As {@link #load(File)}, with inference on {@code device}: "cpu", or "cuda" for an
+     * engine built with the cuda feature on a machine with an NVIDIA driver and cuDNN.
+     * Without them the analyzer runs on the CPU; {@link #deviceNote()} then says why.
+     */
+    public static Analyzer load(File modelsDir, String device) {
         NativeLoader.load();
         String dir = modelsDir == null ? "" : modelsDir.getAbsolutePath();
-        return new Analyzer(NativeBridge.loadAnalyzer(dir), modelsDir);
+        return new Analyzer(NativeBridge.loadAnalyzerOn(dir, device == null ? "cpu" : device), modelsDir);
+    }
+
+    /** Where inference runs: "cpu" or "cuda". */
+    public String device() {
+        Object d = infoField("device");
+        return d == null ? "cpu" : d.toString();
+    }
+
+    /** Why the analyzer is not on the device it was asked for; empty when it is. */
+    public String deviceNote() {
+        Object n = infoField("device_note");
+        return n == null ? "" : n.toString();
+    }
+
+    private Object infoField(String key) {
+        Object info = Json.parse(modelInfo());
+        return info instanceof java.util.Map ? ((java.util.Map<?, ?>) info).get(key) : null;
     }
 
     /** The engine's version string. */
@@ -37,7 +63,7 @@ public final class Analyzer {
         return modelsDir;
     }
 
-    /** The model card (name, sha256, pixel_size_angstrom, tile, classes, dir) as JSON. */
+    /** The model card (name, sha256, pixel_size_angstrom, tile, classes, dir, device, device_note) as JSON. */
     public String modelInfo() {
         return NativeBridge.modelInfo(handle);
     }

@@ -15,6 +15,12 @@ final class NativeBridge {
     /** Loads, or finds in the native cache, the analyzer of a models directory ("" = default). */
     static native long loadAnalyzer(String modelsDir);
 
+    /**
+     * As {@link #loadAnalyzer}, with inference on "cpu" or "cuda". Where CUDA cannot be
+     * used the analyzer runs on the CPU and {@link #modelInfo}'s device_note says why.
+     */
+    static native long loadAnalyzerOn(String modelsDir, String device);
+
     /** The model card of a loaded analyzer, as JSON. */
     static native String modelInfo(long handle);
 

@@ -264,6 +264,29 @@ public class AnalyzerTest {
         assertTrue(again.modelInfo().contains("pixel_size_angstrom"));
     }
 
+    @Test
+    public void cudaFallsBackToTheCpuWithANote() {
+        Analyzer cpu = Analyzer.load(analyzer.modelsDir(), "cpu");
+        assertEquals("cpu", cpu.device());
+        assertEquals("", cpu.deviceNote());
+        Analyzer cuda = Analyzer.load(analyzer.modelsDir(), "cuda");
+        if ("cuda".equals(cuda.device())) {
+            System.out.println("cuda: a GPU is present; the fallback is not exercised here");
+        } else {
+            assertTrue(cuda.deviceNote(), cuda.deviceNote().startsWith("CUDA unavailable ("));
+        }
+        // Same answers on whatever device it ended up on.
+        Report a = analyze(null, null).report;
+        Report b = cuda.analyze(pixels, width, height, cli.pixelSizeAngstrom, null, null).report;
+        assertEquals(a.atoms.size(), b.atoms.size());
+        assertEquals(a.summary.nVs1, b.summary.nVs1);
+        expect("InvalidParameter", new Runnable() {
+            public void run() {
+                Analyzer.load(analyzer.modelsDir(), "tpu");
+            }
+        });
+    }
+
     private static void expect(String kind, Runnable r) {
         try {
             r.run();

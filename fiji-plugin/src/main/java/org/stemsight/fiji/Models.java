@@ -29,6 +29,11 @@ final class Models {
     static Analyzer analyzer(PluginSettings settings) {
         File dir = resolve(settings);
         IJ.showStatus("StemSight: loading model from " + dir);
-        return Analyzer.load(dir);
+        Analyzer analyzer = Analyzer.load(dir, settings.device);
+        String note = analyzer.deviceNote();
+        if (!note.isEmpty()) {
+            IJ.log("StemSight: " + note);
+        }
+        return analyzer;
     }
 }

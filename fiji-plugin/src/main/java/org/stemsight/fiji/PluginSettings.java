@@ -11,11 +11,14 @@ final class PluginSettings {
     static final double DEFAULT_VACANCY_THRESHOLD = 0.5;
     static final double DEFAULT_CARBON_THRESHOLD = 0.3;
     static final String[] REFINEMENTS = {"gaussian", "centroid", "heatmap"};
+    /** Inference device; "cuda" needs an engine built with the cuda feature, else runs on the CPU. */
+    static final String[] DEVICES = {"cpu", "cuda"};
 
     private static final String KEY = "stemsight.";
 
     /** Models folder; empty = found automatically (see {@link Models}). */
     String modelsDir = "";
+    String device = DEVICES[0];
     double atomThreshold = DEFAULT_ATOM_THRESHOLD;
     double vacancyThreshold = DEFAULT_VACANCY_THRESHOLD;
     double carbonThreshold = DEFAULT_CARBON_THRESHOLD;
@@ -27,6 +30,7 @@ final class PluginSettings {
     static PluginSettings load() {
         PluginSettings s = new PluginSettings();
         s.modelsDir = Prefs.get(KEY + "modelsDir", s.modelsDir);
+        s.device = Prefs.get(KEY + "device", s.device);
         s.atomThreshold = Prefs.get(KEY + "atomThreshold", s.atomThreshold);
         s.vacancyThreshold = Prefs.get(KEY + "vacancyThreshold", s.vacancyThreshold);
         s.carbonThreshold = Prefs.get(KEY + "carbonThreshold", s.carbonThreshold);
@@ -39,16 +43,19 @@ final class PluginSettings {
 
     /**
      * For macro runs: engine defaults for every field the macro does not pass (so a macro
-     * gives the same result on any machine), but the configured models folder.
+     * gives the same result on any machine), but the configured models folder and device
+     * (the device changes speed, not results).
      */
     static PluginSettings forMacro() {
         PluginSettings s = new PluginSettings();
         s.modelsDir = Prefs.get(KEY + "modelsDir", s.modelsDir);
+        s.device = Prefs.get(KEY + "device", s.device);
         return s;
     }
 
     void save() {
         Prefs.set(KEY + "modelsDir", modelsDir);
+        Prefs.set(KEY + "device", device);
         Prefs.set(KEY + "atomThreshold", atomThreshold);
         Prefs.set(KEY + "vacancyThreshold", vacancyThreshold);
         Prefs.set(KEY + "carbonThreshold", carbonThreshold);

@@ -13,6 +13,7 @@ final class SettingsDialog {
         gd.addDirectoryField("Models_folder", s.modelsDir, 30);
         gd.addMessage("Empty: -Dstemsight.models, STEMSIGHT_MODELS, <Fiji>/models/stemsight,\n"
                 + "or a repository models/ folder above the plugin jar.");
+        gd.addChoice("Device", PluginSettings.DEVICES, s.device);
         gd.addNumericField("Atom_threshold", s.atomThreshold, 2);
         gd.addNumericField("Vacancy_threshold", s.vacancyThreshold, 2);
         gd.addNumericField("Carbon_threshold", s.carbonThreshold, 2);
@@ -24,6 +25,7 @@ final class SettingsDialog {
             return;
         }
         s.modelsDir = gd.getNextString().trim();
+        s.device = gd.getNextChoice();
         s.atomThreshold = gd.getNextNumber();
         s.vacancyThreshold = gd.getNextNumber();
         s.carbonThreshold = gd.getNextNumber();
@@ -32,6 +34,7 @@ final class SettingsDialog {
         if (gd.getNextBoolean()) {
             PluginSettings d = new PluginSettings();
             d.modelsDir = s.modelsDir;
+            d.device = s.device;
             s = d;
         }
         s.save();
