@@ -618,7 +618,9 @@ mod tests {
 
     #[test]
     fn missing_models_dir_is_an_error() {
-        let e = load("/nonexistent/stemsight-models").err().unwrap();
+        let e = load("/nonexistent/stemsight-models", Device::Cpu)
+            .err()
+            .unwrap();
         assert!(matches!(e, Failure::Raise { ref kind, .. } if kind == "Model"));
     }
 }
