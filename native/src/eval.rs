@@ -16,6 +16,7 @@
 use crate::analyze::{Analysis, Analyzer, Options};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::read::read_image;
+use crate::neighbors::NeighborGrid;
 use crate::sim::structure::POLYMORPH_CLASSES;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -243,27 +244,12 @@ fn match_points(
     truth: &[(f64, f64)],
     radius: f64,
 ) -> (usize, usize, usize, f64, Vec<(usize, usize)>) {
-    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
-    let cell = radius.max(1e-9);
-    let mut grid: std::collections::HashMap<(i64, i64), Vec<usize>> = Default::default();
-    for (j, t) in truth.iter().enumerate() {
-        grid.entry(((t.0 / cell).floor() as i64, (t.1 / cell).floor() as i64))
-            .or_default()
-            .push(j);
-    }
-    for (i, p) in pred.iter().enumerate() {
-        let (gx, gy) = ((p.0 / cell).floor() as i64, (p.1 / cell).floor() as i64);
-        for yy in gy - 1..=gy + 1 {
-            for xx in gx - 1..=gx + 1 {
-                for &j in grid.get(&(xx, yy)).into_iter().flatten() {
-                    let d2 = (p.0 - truth[j].0).powi(2) + (p.1 - truth[j].1).powi(2);
-                    if d2 <= radius * radius {
-                        pairs.push((d2, i, j));
-                    }
-                }
-            }
-        }
-    }
+    let grid = NeighborGrid::from_points(truth.iter().copied(), radius);
+    let mut pairs: Vec<(f64, usize, usize)> = pred
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| grid.within(p.0, p.1).map(move |(j, d2)| (d2, i, j)))
+        .collect();
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (mut used_p, mut used_t) = (vec![false; pred.len()], vec![false; truth.len()]);
     let mut matched = Vec::new();

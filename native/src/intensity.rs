@@ -8,6 +8,7 @@
 //! median of nearby chalcogen-only columns (S₂ median = 1), which removes what
 //! the background map leaves of a gradient in gain or thickness.
 
+use crate::neighbors::NeighborGrid;
 use rayon::prelude::*;
 
 /// Disk radius for integration: half the Mo–S₂ projected distance (1.82 Å).
@@ -149,29 +150,11 @@ pub fn local_reference(queries: &[(f64, f64)], refs: &[(f64, f64, f64)], radius:
     if refs.is_empty() {
         return vec![global; queries.len()];
     }
-    let cell = radius.max(1.0);
-    let key = |x: f64, y: f64| ((x / cell).floor() as i64, (y / cell).floor() as i64);
-    let mut grid: std::collections::HashMap<(i64, i64), Vec<usize>> = Default::default();
-    for (i, r) in refs.iter().enumerate() {
-        grid.entry(key(r.0, r.1)).or_default().push(i);
-    }
+    let grid = NeighborGrid::from_points(refs.iter().map(|r| (r.0, r.1)), radius.max(1e-9));
     queries
         .par_iter()
         .map(|&(x, y)| {
-            let (gx, gy) = key(x, y);
-            let mut near = Vec::new();
-            for yy in gy - 1..=gy + 1 {
-                for xx in gx - 1..=gx + 1 {
-                    if let Some(ix) = grid.get(&(xx, yy)) {
-                        for &i in ix {
-                            let r = refs[i];
-                            if (r.0 - x).powi(2) + (r.1 - y).powi(2) <= radius * radius {
-                                near.push(r.2);
-                            }
-                        }
-                    }
-                }
-            }
+            let mut near: Vec<f64> = grid.within(x, y).map(|(i, _)| refs[i].2).collect();
             if near.len() >= MIN_REFERENCE_COLUMNS {
                 median(&mut near)
             } else {

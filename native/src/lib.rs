@@ -34,6 +34,7 @@ pub mod intensity;
 pub mod io;
 pub mod jni_api;
 pub mod localize;
+pub mod neighbors;
 pub mod network;
 pub mod normalize;
 pub mod outputs;

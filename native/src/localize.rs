@@ -8,6 +8,7 @@
 //! for a Gaussian) or an iterated, background-subtracted centroid on the input
 //! image; `stemsight eval` reports the RMSE of both.
 
+use crate::neighbors::NeighborGrid;
 use rayon::prelude::*;
 
 /// One detected column on a map grid.
@@ -79,7 +80,7 @@ pub fn find_peaks(
             .collect();
         peaks.extend(rows);
     }
-    suppress(peaks, min_separation_px, width, height)
+    suppress(peaks, min_separation_px)
 }
 
 fn is_local_max(map: &[f32], w: usize, h: usize, x: usize, y: usize, r: isize, r2: f64) -> bool {
@@ -127,33 +128,15 @@ fn parabola_offset(map: &[f32], w: usize, h: usize, x: usize, y: usize) -> (f64,
     (dx, dy)
 }
 
-/// Greedy non-maximum suppression across channels, strongest first, on a bucket grid.
-fn suppress(mut peaks: Vec<Peak>, min_sep: f64, width: usize, height: usize) -> Vec<Peak> {
+/// Greedy non-maximum suppression across channels, strongest first.
+fn suppress(mut peaks: Vec<Peak>, min_sep: f64) -> Vec<Peak> {
     peaks.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let cell = min_sep.max(1.0);
-    let gw = (width as f64 / cell).ceil() as usize + 1;
-    let gh = (height as f64 / cell).ceil() as usize + 1;
-    let mut grid: Vec<Vec<usize>> = vec![Vec::new(); gw * gh];
+    let mut grid = NeighborGrid::new(min_sep.max(1e-9));
     let mut kept: Vec<Peak> = Vec::new();
     for p in peaks {
-        let (gx, gy) = (
-            (p.x.max(0.0) / cell) as usize,
-            (p.y.max(0.0) / cell) as usize,
-        );
-        let mut clash = false;
-        'outer: for yy in gy.saturating_sub(1)..=(gy + 1).min(gh - 1) {
-            for xx in gx.saturating_sub(1)..=(gx + 1).min(gw - 1) {
-                for &k in &grid[yy * gw + xx] {
-                    let q: &Peak = &kept[k];
-                    if (q.x - p.x).powi(2) + (q.y - p.y).powi(2) < min_sep * min_sep {
-                        clash = true;
-                        break 'outer;
-                    }
-                }
-            }
-        }
+        let clash = grid.within(p.x, p.y).any(|(_, d2)| d2 < min_sep * min_sep);
         if !clash {
-            grid[gy.min(gh - 1) * gw + gx.min(gw - 1)].push(kept.len());
+            grid.insert(kept.len(), p.x, p.y);
             kept.push(p);
         }
     }
