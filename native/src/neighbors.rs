@@ -4,11 +4,14 @@
 
 use std::collections::HashMap;
 
+/// One stored point: the caller's index and its position.
+type Entry = (usize, f64, f64);
+
 /// Points (with their caller's indices) bucketed for queries within `radius`.
 #[derive(Debug, Clone)]
 pub struct NeighborGrid {
     radius: f64,
-    cells: HashMap<(i64, i64), Vec<(usize, f64, f64)>>,
+    cells: HashMap<(i64, i64), Vec<Entry>>,
 }
 
 impl NeighborGrid {
