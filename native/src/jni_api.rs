@@ -454,13 +454,17 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_loadAnalyzer<'local>(
     models_dir: JString<'local>,
 ) -> jlong {
     guarded(&mut env, 0, |env| {
-        let dir = if models_dir.is_null() {
-            String::new()
-        } else {
-            java_string(env, &models_dir, "modelsDir")?
-        };
-        load(&dir, Device::Cpu)
+        load(&models_dir_of(env, &models_dir)?, Device::Cpu)
     })
+}
+
+/// The models folder Java passed; null means the default ("").
+fn models_dir_of(env: &mut JNIEnv, models_dir: &JString) -> JResult<String> {
+    if models_dir.is_null() {
+        Ok(String::new())
+    } else {
+        java_string(env, models_dir, "modelsDir")
+    }
 }
 
 /// `static native long loadAnalyzerOn(String modelsDir, String device)`: as
@@ -473,11 +477,7 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_loadAnalyzerOn<'local>(
     device: JString<'local>,
 ) -> jlong {
     guarded(&mut env, 0, |env| {
-        let dir = if models_dir.is_null() {
-            String::new()
-        } else {
-            java_string(env, &models_dir, "modelsDir")?
-        };
+        let dir = models_dir_of(env, &models_dir)?;
         let device: Device = java_string(env, &device, "device")?
             .parse()
             .map_err(|e: String| Failure::raise("InvalidParameter", e))?;

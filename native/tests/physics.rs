@@ -118,6 +118,34 @@ fn fft_lattice_spacing_matches_a() {
 /// and the difference full − Mo-only split the image into its two sub-lattices; their
 /// integrated intensity per column must be the cross-section ratio, and the peak ratio
 /// (which probe-tail overlap lowers) must sit in the realistic range.
+/// Integrated intensity per metal-containing column over that per chalcogen-only
+/// column: the image with every chalcogen removed (VS2 everywhere) isolates the metal.
+fn integrated_ratio(base: &SimRequest, seed: u64, tweak: impl Fn(&mut SimParams)) -> (Sample, f64) {
+    let draw = |req: &SimRequest| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut p = SimParams::draw(req, &mut rng);
+        tweak(&mut p);
+        render(&p, &mut rng)
+    };
+    let full = draw(base);
+    let metal_only = draw(&SimRequest {
+        vs2_fraction: 1.0,
+        ..base.clone()
+    });
+    let n_m = full.columns.iter().filter(|c| c.metal).count() as f64;
+    let n_x = full.columns.len() as f64 - n_m;
+    let sum_m: f64 = metal_only.image.data.iter().map(|&v| v as f64).sum();
+    let sum_x: f64 = full
+        .image
+        .data
+        .iter()
+        .zip(&metal_only.image.data)
+        .map(|(&a, &b)| (a - b) as f64)
+        .sum();
+    let ratio = (sum_m / n_m) / (sum_x / n_x);
+    (full, ratio)
+}
+
 #[test]
 fn mo_s2_ratio_is_realistic_and_follows_the_cross_section() {
     let base = SimRequest {
@@ -132,28 +160,7 @@ fn mo_s2_ratio_is_realistic_and_follows_the_cross_section() {
         ..Default::default()
     };
     for n_exp in [1.4, 1.7, 2.0] {
-        let draw = |req: &SimRequest| {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-            let mut p = SimParams::draw(req, &mut rng);
-            p.zn_exponent = n_exp;
-            render(&p, &mut rng)
-        };
-        let full = draw(&base);
-        let mo_only = draw(&SimRequest {
-            vs2_fraction: 1.0,
-            ..base.clone()
-        });
-        let n_mo = full.columns.iter().filter(|c| c.metal).count() as f64;
-        let n_s2 = full.columns.len() as f64 - n_mo;
-        let sum_mo: f64 = mo_only.image.data.iter().map(|&v| v as f64).sum();
-        let sum_s2: f64 = full
-            .image
-            .data
-            .iter()
-            .zip(&mo_only.image.data)
-            .map(|(&a, &b)| (a - b) as f64)
-            .sum();
-        let integrated = (sum_mo / n_mo) / (sum_s2 / n_s2);
+        let (full, integrated) = integrated_ratio(&base, 7, |p| p.zn_exponent = n_exp);
         let expected = (42f64 / 16.0).powf(n_exp) / 2.0;
         let bg = full.image.data.iter().cloned().fold(f32::MAX, f32::min) as f64;
         let peak_ratio = (peak(&full, |c| c.metal) - bg) / (peak(&full, |c| !c.metal) - bg);
@@ -445,27 +452,7 @@ fn other_chemistries_follow_z_contrast_and_their_lattice_constant() {
             chemistry: chem,
             ..Default::default()
         };
-        let draw = |req: &SimRequest| {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-            let p = SimParams::draw(req, &mut rng);
-            render(&p, &mut rng)
-        };
-        let full = draw(&base);
-        let metal_only = draw(&SimRequest {
-            vs2_fraction: 1.0,
-            ..base.clone()
-        });
-        let n_m = full.columns.iter().filter(|c| c.metal).count() as f64;
-        let n_x = full.columns.len() as f64 - n_m;
-        let sum_m: f64 = metal_only.image.data.iter().map(|&v| v as f64).sum();
-        let sum_x: f64 = full
-            .image
-            .data
-            .iter()
-            .zip(&metal_only.image.data)
-            .map(|(&a, &b)| (a - b) as f64)
-            .sum();
-        let integrated = (sum_m / n_m) / (sum_x / n_x);
+        let (full, integrated) = integrated_ratio(&base, 11, |_| {});
         let (zm, zx) = (
             chem.atomic_number(stemsight::sim::Element::Mo) as f64,
             chem.atomic_number(stemsight::sim::Element::S) as f64,
