@@ -629,6 +629,8 @@ impl Analyzer {
                 carbon_threshold: options.carbon_threshold,
                 carbon_filter: filter,
                 refinement: format!("{:?}", options.refinement).to_lowercase(),
+                line_correction: options.line_correction
+                    && options.refinement != Refinement::Heatmap,
             },
             warnings,
             timing_ms: timing,

@@ -132,6 +132,9 @@ pub struct Settings {
     pub carbon_threshold: f64,
     pub carbon_filter: bool,
     pub refinement: String,
+    /// Whether scan-line jitter was estimated and removed from the column positions.
+    #[serde(default)]
+    pub line_correction: bool,
 }
 
 fn csv_escape(s: &str) -> String {
