@@ -58,8 +58,9 @@ def main(paths):
         r = json.load(open(p))
         print(f"### {p}\n")
         print(headline(r) + "\n")
-        for key, label in (("by_dose", "dose e⁻/Å²"), ("by_carbon", "carbon level"), ("by_scan_noise", "scan noise"), ("by_pixel_size", "pixel size")):
-            if r.get(key):
+        for key, label in (("by_dose", "dose e⁻/Å²"), ("by_carbon", "carbon level"), ("by_scan_noise", "scan noise"),
+                           ("by_pixel_size", "pixel size"), ("by_chemistry", "compound")):
+            if r.get(key) and (key != "by_chemistry" or len(r[key]) > 1):
                 print(breakdown(r, key, label) + "\n")
 
 

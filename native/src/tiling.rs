@@ -16,6 +16,9 @@ pub const TILE_SIZES: [usize; 4] = [128, 256, 512, 576];
 /// activations (≈ 0.3 GB) fit any card.
 pub const GPU_BATCH: usize = 8;
 
+/// Most tiles run at once over rayon, whatever the core count, to bound memory.
+pub const MAX_PARALLEL_TILES: usize = 8;
+
 /// Largest tile the engine will fit to an image. tract's cost per tile pixel grows
 /// with the tile (4.1 s/Mpx at 128², 5.5 at 512², 7.1 at 1024², BENCHMARKS.md), so
 /// beyond this size halo savings no longer pay for the slower convolutions.
@@ -184,7 +187,8 @@ pub fn run_tiled(
     let batch = if gpu {
         GPU_BATCH
     } else if parallel {
-        2 * rayon::current_num_threads()
+        // One tile per thread in flight: each holds ~0.2 GB of activations at 576².
+        rayon::current_num_threads().clamp(1, MAX_PARALLEL_TILES)
     } else {
         1
     };

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the training and validation data of models/stemsight-resunet with fixed seeds.
 # Seed ranges are disjoint by construction (sample k of base seed s uses SplitMix(s, k)):
-#   train 1000 (phase 1) and 2000 (phase 2), validation 500000, held-out tests 900000/910000
+#   train 1000 (phase 1), 2000 (phase 2) and 3000 (phase 3), validation 500000 and 510000,
+#   held-out tests 900000-930000
 #   (scripts/eval.sh). Nothing generated here is committed (data/ is git-ignored).
 # Usage: bash scripts/train/make_data.sh [N_TRAIN] [N_VAL]     (defaults 12000 and 512)
 set -euo pipefail
@@ -15,3 +16,6 @@ cfg=scripts/data/train.json
 # (carbon patches <= 20 A); regenerate it from that commit to reproduce phase 1 exactly.
 $bin dataset --n "$n_train" --seed 2000 --config "$cfg" --out data/train2
 $bin dataset --n "$n_val" --seed 500000 --config "$cfg" --out data/val2
+# Phase 3 data: the same ranges with WS2, MoSe2 and WSe2 mixed in (scripts/data/train3.json).
+$bin dataset --n "$n_train" --seed 3000 --config scripts/data/train3.json --out data/train3
+$bin dataset --n 256 --seed 510000 --config scripts/data/train3.json --out data/val3
