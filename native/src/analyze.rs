@@ -369,26 +369,27 @@ impl Analyzer {
                 (fitted, centroid_pos)
             }
         };
-        // Scan-line jitter: measured from all columns at once, removed from each.
-        let (positions, alt_positions) =
-            if options.line_correction && options.refinement != Refinement::Heatmap {
-                let offsets = scanline::line_offsets(
-                    &pixels,
-                    w,
-                    h,
-                    &positions,
-                    LINE_HALF_WIDTH_A / pixel_size,
-                    LINE_HALF_HEIGHT_A / pixel_size,
-                    (LINE_SMOOTH_A / pixel_size).round() as usize,
-                );
-                let half = LINE_HALF_HEIGHT_A / pixel_size;
-                (
-                    scanline::correct(&positions, &offsets, half),
-                    scanline::correct(&alt_positions, &offsets, half),
-                )
-            } else {
-                (positions, alt_positions)
-            };
+        // Scan-line jitter: measured from all columns at once, removed from each
+        // (heatmap positions come from the network's grid, not from the scan lines).
+        let line_correction = options.line_correction && options.refinement != Refinement::Heatmap;
+        let (positions, alt_positions) = if line_correction {
+            let offsets = scanline::line_offsets(
+                &pixels,
+                w,
+                h,
+                &positions,
+                LINE_HALF_WIDTH_A / pixel_size,
+                LINE_HALF_HEIGHT_A / pixel_size,
+                (LINE_SMOOTH_A / pixel_size).round() as usize,
+            );
+            let half = LINE_HALF_HEIGHT_A / pixel_size;
+            (
+                scanline::correct(&positions, &offsets, half),
+                scanline::correct(&alt_positions, &offsets, half),
+            )
+        } else {
+            (positions, alt_positions)
+        };
         let intensities: Vec<f64> = positions
             .par_iter()
             .map(|&(x, y)| integrate(x, y))
@@ -626,8 +627,7 @@ impl Analyzer {
                 carbon_threshold: options.carbon_threshold,
                 carbon_filter: filter,
                 refinement: format!("{:?}", options.refinement).to_lowercase(),
-                line_correction: options.line_correction
-                    && options.refinement != Refinement::Heatmap,
+                line_correction,
             },
             warnings,
             timing_ms: timing,

@@ -144,6 +144,33 @@ fn suppress(mut peaks: Vec<Peak>, min_sep: f64) -> Vec<Peak> {
     kept
 }
 
+/// The pixels whose centres lie within `radius` of (cx, cy), as (x, y, value).
+fn disk_pixels(
+    image: &[f32],
+    width: usize,
+    height: usize,
+    cx: f64,
+    cy: f64,
+    radius: f64,
+) -> Vec<(f64, f64, f32)> {
+    let r = radius.ceil() as isize;
+    let (ix, iy) = (cx.round() as isize, cy.round() as isize);
+    let mut pts = Vec::with_capacity(((2 * r + 1) * (2 * r + 1)) as usize);
+    for yy in (iy - r).max(0)..=(iy + r).min(height as isize - 1) {
+        for xx in (ix - r).max(0)..=(ix + r).min(width as isize - 1) {
+            let d2 = (xx as f64 - cx).powi(2) + (yy as f64 - cy).powi(2);
+            if d2 <= radius * radius {
+                pts.push((
+                    xx as f64,
+                    yy as f64,
+                    image[yy as usize * width + xx as usize],
+                ));
+            }
+        }
+    }
+    pts
+}
+
 /// Iterated centroid of `(image − background)⁺` in a disk of `radius` px around (x, y).
 ///
 /// The background is the disk-edge minimum, so neighbouring columns' tails and a
@@ -158,26 +185,9 @@ pub fn centroid(
     radius: f64,
 ) -> (f64, f64) {
     let (mut cx, mut cy) = (x, y);
-    let r = radius.ceil() as isize;
     for _ in 0..3 {
-        let (ix, iy) = (cx.round() as isize, cy.round() as isize);
-        let mut pts = Vec::with_capacity(((2 * r + 1) * (2 * r + 1)) as usize);
-        let mut floor = f32::INFINITY;
-        for dy in -r..=r {
-            for dx in -r..=r {
-                let (xx, yy) = (ix + dx, iy + dy);
-                if xx < 0 || yy < 0 || xx >= width as isize || yy >= height as isize {
-                    continue;
-                }
-                let d2 = (xx as f64 - cx).powi(2) + (yy as f64 - cy).powi(2);
-                if d2 > radius * radius {
-                    continue;
-                }
-                let v = image[yy as usize * width + xx as usize];
-                floor = floor.min(v);
-                pts.push((xx as f64, yy as f64, v));
-            }
-        }
+        let pts = disk_pixels(image, width, height, cx, cy, radius);
+        let floor = pts.iter().map(|p| p.2).fold(f32::INFINITY, f32::min);
         let (mut sx, mut sy, mut s) = (0.0, 0.0, 0.0);
         for (px, py, v) in pts {
             let w = (v - floor).max(0.0) as f64;
@@ -221,23 +231,11 @@ pub fn gaussian_fit(
     sigma0: f64,
 ) -> (f64, f64) {
     const N: usize = 5;
-    let r = radius.ceil() as isize;
-    let (ix, iy) = (x.round() as isize, y.round() as isize);
-    // Pixel coordinates relative to the start keep the plane terms well scaled.
-    let mut pts: Vec<(f64, f64, f64)> = Vec::with_capacity(((2 * r + 1) * (2 * r + 1)) as usize);
-    for dy in -r..=r {
-        for dx in -r..=r {
-            let (xx, yy) = (ix + dx, iy + dy);
-            if xx < 0 || yy < 0 || xx >= width as isize || yy >= height as isize {
-                continue;
-            }
-            let (u, v) = (xx as f64 - x, yy as f64 - y);
-            if u * u + v * v > radius * radius {
-                continue;
-            }
-            pts.push((u, v, image[yy as usize * width + xx as usize] as f64));
-        }
-    }
+    // Coordinates relative to the start keep the normal equations well conditioned.
+    let pts: Vec<(f64, f64, f64)> = disk_pixels(image, width, height, x, y, radius)
+        .into_iter()
+        .map(|(px, py, v)| (px - x, py - y, v as f64))
+        .collect();
     if pts.len() < 2 * N {
         return (x, y);
     }

@@ -158,14 +158,20 @@ impl Network {
         })
     }
 
-    /// The optimized plan for `tile × tile` inputs, built on first use.
-    pub fn plan(&self, tile: usize) -> Result<Plan> {
+    /// Tiles must be positive multiples of 2^depth for the U-Net's pooling to line up.
+    fn check_tile(&self, tile: usize) -> Result<()> {
         if tile == 0 || !tile.is_multiple_of(self.card.multiple()) {
             return Err(Error::invalid(format!(
                 "tile {tile} is not a multiple of {}",
                 self.card.multiple()
             )));
         }
+        Ok(())
+    }
+
+    /// The optimized plan for `tile × tile` inputs, built on first use.
+    pub fn plan(&self, tile: usize) -> Result<Plan> {
+        self.check_tile(tile)?;
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = plans.get(&tile) {
             return Ok(p.clone());
@@ -262,12 +268,7 @@ impl Network {
     pub fn run_batch(&self, tile: usize, inputs: Vec<Vec<f32>>) -> Result<Vec<TileOutput>> {
         #[cfg(feature = "cuda")]
         if let Some(gpu) = &self.cuda {
-            if tile == 0 || !tile.is_multiple_of(self.card.multiple()) {
-                return Err(Error::invalid(format!(
-                    "tile {tile} is not a multiple of {}",
-                    self.card.multiple()
-                )));
-            }
+            self.check_tile(tile)?;
             return gpu.run_batch(tile, inputs);
         }
         inputs

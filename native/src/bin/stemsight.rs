@@ -197,6 +197,16 @@ struct DatasetArgs {
     threads: Option<usize>,
 }
 
+/// `--threads N`: the size of rayon's global pool, which the whole engine uses.
+fn use_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(t) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()?;
+    }
+    Ok(())
+}
+
 fn polymorph(name: &str) -> Result<Polymorph> {
     Polymorph::from_name(name).with_context(|| {
         format!("unknown polymorph '{name}' (expected 2H-1L, 2H-2L, 2H-3L, 3R-2L, 3R-3L or 1T)")
@@ -261,11 +271,7 @@ fn load_config(path: Option<&Path>) -> Result<DatasetConfig> {
 
 fn run_dataset(a: DatasetArgs) -> Result<()> {
     let cfg = load_config(a.config.as_deref())?;
-    if let Some(t) = a.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()?;
-    }
+    use_threads(a.threads)?;
     let bar = progress_bar(a.n, "samples");
     let t0 = std::time::Instant::now();
     write_dataset(&cfg, a.n, a.seed, &a.out, |done| {
@@ -310,11 +316,7 @@ fn progress_bar(n: usize, what: &str) -> indicatif::ProgressBar {
 
 /// Loads the models and turns the shared flags into options.
 fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
-    if let Some(t) = e.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()?;
-    }
+    use_threads(e.threads)?;
     let device: Device = e.device.parse().map_err(anyhow::Error::msg)?;
     let dir = e.models.clone().unwrap_or_else(default_models_dir);
     let mut analyzer = Analyzer::load(&dir)?;

@@ -36,16 +36,21 @@ final class ResultTables {
         return rt == null ? new ResultsTable() : rt;
     }
 
+    /** A new row with the columns atoms and vacancies share: where, in pixels and in Å. */
+    private static void addRow(ResultsTable rt, String image, int slice, double x, double y, double px) {
+        rt.incrementCounter();
+        rt.addValue("Image", image);
+        rt.addValue("Slice", slice);
+        rt.addValue("X", x);
+        rt.addValue("Y", y);
+        rt.addValue("X_A", x * px);
+        rt.addValue("Y_A", y * px);
+    }
+
     static void addAtoms(ResultsTable rt, String image, int slice, Report r) {
         double px = r.pixelSizeAngstrom;
         for (Atom a : r.atoms) {
-            rt.incrementCounter();
-            rt.addValue("Image", image);
-            rt.addValue("Slice", slice);
-            rt.addValue("X", a.imageJX());
-            rt.addValue("Y", a.imageJY());
-            rt.addValue("X_A", a.imageJX() * px);
-            rt.addValue("Y_A", a.imageJY() * px);
+            addRow(rt, image, slice, a.imageJX(), a.imageJY(), px);
             rt.addValue("Site", a.site);
             rt.addValue("Intensity", a.intensity);
             rt.addValue("Norm_intensity", a.normalizedIntensity);
@@ -58,13 +63,7 @@ final class ResultTables {
     static void addVacancies(ResultsTable rt, String image, int slice, Report r) {
         double px = r.pixelSizeAngstrom;
         for (Vacancy v : r.vacancies) {
-            rt.incrementCounter();
-            rt.addValue("Image", image);
-            rt.addValue("Slice", slice);
-            rt.addValue("X", v.imageJX());
-            rt.addValue("Y", v.imageJY());
-            rt.addValue("X_A", v.imageJX() * px);
-            rt.addValue("Y_A", v.imageJY() * px);
+            addRow(rt, image, slice, v.imageJX(), v.imageJY(), px);
             rt.addValue("Type", v.type);
             rt.addValue("Confidence", v.confidence);
             rt.addValue("Norm_intensity", v.normalizedIntensity);
