@@ -9,6 +9,7 @@ use crate::carbon;
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::Image;
 use crate::intensity;
+use crate::lattice;
 use crate::localize::{self, Refinement};
 use crate::network::Network;
 use crate::normalize::normalize;
@@ -102,6 +103,12 @@ const LINE_HALF_HEIGHT_A: f64 = 0.4;
 /// Line offsets varying over more than this are drift, not jitter, and are kept
 /// (3 Å kept part of the correlated jitter: RMSE 7.86 pm vs 7.62 pm at 10 Å).
 const LINE_SMOOTH_A: f64 = 10.0;
+/// Nearest projected column distance a/√3 of the supported TMDs (1.82–1.90 Å); the
+/// lattice indexing accepts ±30 % around it.
+const COLUMN_SPACING_A: f64 = 1.85;
+/// Half-height of the band of columns whose lattice residuals measure one scan line's
+/// slow displacement: about a column's footprint.
+const SLOW_BAND_A: f64 = 0.5;
 /// Index of 1T in the polymorph classes.
 const ONE_T_CLASS: u8 = 6;
 /// Starting width of that Gaussian: a ≈ 1 Å FWHM probe.
@@ -125,7 +132,8 @@ pub struct Options {
     pub parallel_tiles: bool,
     /// Force one tile size (multiple of 16) instead of choosing per image.
     pub tile: Option<usize>,
-    /// Estimate and remove scan-line jitter along x from the columns themselves.
+    /// Estimate and remove scan-line jitter from the columns themselves: fast x offsets
+    /// line by line, slow x/y line displacements against the fitted crystal lattice.
     pub line_correction: bool,
 }
 
@@ -383,10 +391,19 @@ impl Analyzer {
                 (LINE_SMOOTH_A / pixel_size).round() as usize,
             );
             let half = LINE_HALF_HEIGHT_A / pixel_size;
-            (
-                scanline::correct(&positions, &offsets, half),
-                scanline::correct(&alt_positions, &offsets, half),
-            )
+            let positions = scanline::correct(&positions, &offsets, half);
+            let alt_positions = scanline::correct(&alt_positions, &offsets, half);
+            match lattice::fit(&positions, COLUMN_SPACING_A / pixel_size) {
+                Some(fit) => {
+                    let slow =
+                        scanline::slow_offsets(&positions, &fit, h, SLOW_BAND_A / pixel_size);
+                    (
+                        scanline::correct_slow(&positions, &slow),
+                        scanline::correct_slow(&alt_positions, &slow),
+                    )
+                }
+                None => (positions, alt_positions),
+            }
         } else {
             (positions, alt_positions)
         };

@@ -56,6 +56,13 @@ pub struct PointCounts {
     pub fn_: usize,
     pub sq_err_a2: f64,
     pub sq_err_alt_a2: f64,
+    /// The part of `sq_err_a2` along x, the fast-scan direction (scan jitter lives there).
+    #[serde(default)]
+    pub sq_err_x_a2: f64,
+    /// `sq_err_a2` after each image's mean offset is removed: a rigid translation of
+    /// the whole frame (a comatic probe's shift, for one) is unobservable in any image.
+    #[serde(default)]
+    pub sq_err_registered_a2: f64,
 }
 
 impl PointCounts {
@@ -65,6 +72,8 @@ impl PointCounts {
         self.fn_ += o.fn_;
         self.sq_err_a2 += o.sq_err_a2;
         self.sq_err_alt_a2 += o.sq_err_alt_a2;
+        self.sq_err_x_a2 += o.sq_err_x_a2;
+        self.sq_err_registered_a2 += o.sq_err_registered_a2;
     }
 
     pub fn scores(&self) -> PointScores {
@@ -79,6 +88,10 @@ impl PointCounts {
                 2.0 * self.tp as f64 / (2 * self.tp + self.fp + self.fn_) as f64
             },
             rmse_pm: (self.sq_err_a2 / self.tp.max(1) as f64).sqrt() * 100.0,
+            rmse_x_pm: (self.sq_err_x_a2 / self.tp.max(1) as f64).sqrt() * 100.0,
+            rmse_y_pm: ((self.sq_err_a2 - self.sq_err_x_a2).max(0.0) / self.tp.max(1) as f64)
+                .sqrt()
+                * 100.0,
             n_true: self.tp + self.fn_,
             n_pred: self.tp + self.fp,
         }
@@ -91,6 +104,9 @@ pub struct PointScores {
     pub recall: f64,
     pub f1: f64,
     pub rmse_pm: f64,
+    /// RMSE along the fast-scan (x) and slow-scan (y) directions.
+    pub rmse_x_pm: f64,
+    pub rmse_y_pm: f64,
     pub n_true: usize,
     pub n_pred: usize,
 }
@@ -180,6 +196,10 @@ impl Tally {
             atoms,
             atoms_rmse_alt_pm: (self.atoms.sq_err_alt_a2 / self.atoms.tp.max(1) as f64).sqrt()
                 * 100.0,
+            atoms_rmse_registered_pm: (self.atoms.sq_err_registered_a2
+                / self.atoms.tp.max(1) as f64)
+                .sqrt()
+                * 100.0,
             vs1: self.vs1.scores(),
             vs2: self.vs2.scores(),
             vs1_clean: self.vs1_clean.scores(),
@@ -205,6 +225,8 @@ pub struct Scores {
     pub atoms: PointScores,
     /// RMSE of the fallback refinement (centroid for gaussian, heatmap for centroid, centroid for heatmap).
     pub atoms_rmse_alt_pm: f64,
+    /// RMSE with each image's mean offset removed (relative positions only).
+    pub atoms_rmse_registered_pm: f64,
     pub vs1: PointScores,
     pub vs2: PointScores,
     /// Vacancies where the true carbon is below 3 Å.
@@ -346,6 +368,22 @@ fn eval_one(
         fn_,
         sq_err_a2: sq * px * px,
         sq_err_alt_a2: sq_alt * px * px,
+        sq_err_x_a2: matched
+            .iter()
+            .map(|&(i, j)| (p_cols[i].0 - t_cols[j].0).powi(2))
+            .sum::<f64>()
+            * px
+            * px,
+        sq_err_registered_a2: {
+            let n = matched.len().max(1) as f64;
+            let (mx, my) = matched.iter().fold((0.0, 0.0), |(sx, sy), &(i, j)| {
+                (
+                    sx + p_cols[i].0 - t_cols[j].0,
+                    sy + p_cols[i].1 - t_cols[j].1,
+                )
+            });
+            (sq - (mx * mx + my * my) / n).max(0.0) * px * px
+        },
     };
 
     for (kind, all, cleaned) in [("VS1", 0, 1), ("VS2", 2, 3)] {
@@ -373,13 +411,19 @@ fn eval_one(
                 .copied()
                 .filter(|&(x, y)| !keep || clean(x, y))
                 .collect();
-            let (tp, fp, fn_, sq, _) = match_points(&pp, &tt, radius);
+            let (tp, fp, fn_, sq, matched) = match_points(&pp, &tt, radius);
+            let sq_x: f64 = matched
+                .iter()
+                .map(|&(i, j)| (pp[i].0 - tt[j].0).powi(2))
+                .sum();
             let c = PointCounts {
                 tp,
                 fp,
                 fn_,
                 sq_err_a2: sq * px * px,
                 sq_err_alt_a2: 0.0,
+                sq_err_x_a2: sq_x * px * px,
+                sq_err_registered_a2: 0.0,
             };
             match slot {
                 0 => tally.vs1 = c,
@@ -570,12 +614,15 @@ pub fn summary_table(r: &EvalReport) -> String {
             .copied()
             .fold(f64::INFINITY, f64::min);
         format!(
-            "{name:<22} {:>4} | atoms P {:.4} R {:.4} RMSE {:5.2} pm | VS1 F1 {:.3} | VS2 F1 {:.3} | \
+            "{name:<22} {:>4} | atoms P {:.4} R {:.4} RMSE {:5.2} pm (x {:.2} y {:.2}, registered {:.2}) | VS1 F1 {:.3} | VS2 F1 {:.3} | \
              VS1c {:.3} VS2c {:.3} | poly acc {:.3} (min class {:.3}) clean {:.3} | C MAE {:.2} Å IoU {:.2} | {:.0} ms\n",
             sc.images,
             sc.atoms.precision,
             sc.atoms.recall,
             sc.atoms.rmse_pm,
+            sc.atoms.rmse_x_pm,
+            sc.atoms.rmse_y_pm,
+            sc.atoms_rmse_registered_pm,
             sc.vs1.f1,
             sc.vs2.f1,
             sc.vs1_clean.f1,

@@ -33,6 +33,7 @@ pub mod image;
 pub mod intensity;
 pub mod io;
 pub mod jni_api;
+pub mod lattice;
 pub mod localize;
 pub mod neighbors;
 pub mod network;

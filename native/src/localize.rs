@@ -345,7 +345,7 @@ const MAX_FIT_ITERATIONS: usize = 20;
 const CONVERGED_PX: f64 = 1e-3;
 
 /// Solves the small dense system `m · s = v` by Gaussian elimination with partial pivoting.
-fn solve<const N: usize>(mut m: [[f64; N]; N], mut v: [f64; N]) -> Option<[f64; N]> {
+pub(crate) fn solve<const N: usize>(mut m: [[f64; N]; N], mut v: [f64; N]) -> Option<[f64; N]> {
     for col in 0..N {
         let piv = (col..N).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))?;
         if m[piv][col].abs() < 1e-300 {

@@ -14,6 +14,7 @@
 //! slow drift and shear — real, smooth distortions of the recorded geometry, which
 //! the simulator's truth includes — stay as they are.
 
+use crate::lattice::LatticeFit;
 use rayon::prelude::*;
 
 /// Fewest columns crossing a scan line for its offset to be estimated.
@@ -213,6 +214,103 @@ pub fn correct(positions: &[(f64, f64)], offsets: &[f64], half_height: f64) -> V
         .collect()
 }
 
+/// Fewest lattice-indexed columns in a band for its slow offset to be estimated.
+const MIN_BAND_COLUMNS: usize = 5;
+
+/// Slow scan-line displacement (px, x and y) per image row, from the lattice residuals
+/// of the columns within `band` rows of it; `None` where too few columns are.
+///
+/// Row-wise centroids see only how a line differs from its neighbours, so jitter that
+/// varies over more lines than a column spans passes them by. The crystal sees it: a
+/// displacement shared by every column along a scan line, across the whole image
+/// width, is not strain (real strain fields are local, and homogeneous strain, like
+/// linear drift, is in the affine lattice fit), so the median lattice residual of a
+/// band of rows measures it. The median keeps adatoms, defects and local strain out.
+pub fn slow_offsets(
+    positions: &[(f64, f64)],
+    fit: &LatticeFit,
+    height: usize,
+    band: f64,
+) -> Vec<Option<(f64, f64)>> {
+    let mut by_y: Vec<(f64, (f64, f64))> = fit
+        .indexed()
+        .map(|i| (positions[i].1, fit.residual[i]))
+        .collect();
+    by_y.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (0..height)
+        .into_par_iter()
+        .map(|r| {
+            let (lo, hi) = (r as f64 - band, r as f64 + band);
+            let start = by_y.partition_point(|p| p.0 < lo);
+            let end = by_y.partition_point(|p| p.0 <= hi);
+            if end - start < MIN_BAND_COLUMNS {
+                return None;
+            }
+            let mut xs: Vec<f64> = by_y[start..end].iter().map(|p| p.1 .0).collect();
+            let mut ys: Vec<f64> = by_y[start..end].iter().map(|p| p.1 .1).collect();
+            Some((median_of(&mut xs), median_of(&mut ys)))
+        })
+        .collect()
+}
+
+fn median_of(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let k = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[k]
+    } else {
+        0.5 * (v[k - 1] + v[k])
+    }
+}
+
+/// Moves each column by minus the slow offset at its height (linear between rows;
+/// rows without an estimate take the nearest row that has one).
+pub fn correct_slow(positions: &[(f64, f64)], offsets: &[Option<(f64, f64)>]) -> Vec<(f64, f64)> {
+    let h = offsets.len();
+    if offsets.iter().all(Option::is_none) {
+        return positions.to_vec();
+    }
+    // Fill gaps from the nearest estimated row, looking both ways.
+    let mut filled: Vec<(f64, f64)> = vec![(0.0, 0.0); h];
+    let mut last: Option<(usize, (f64, f64))> = None;
+    let mut next_known: Vec<Option<(usize, (f64, f64))>> = vec![None; h];
+    for r in (0..h).rev() {
+        if let Some(o) = offsets[r] {
+            next_known[r] = Some((r, o));
+        } else if r + 1 < h {
+            next_known[r] = next_known[r + 1];
+        }
+    }
+    for r in 0..h {
+        if let Some(o) = offsets[r] {
+            last = Some((r, o));
+        }
+        filled[r] = match (last, next_known[r]) {
+            (Some((a, oa)), Some((b, ob))) => {
+                if r - a <= b - r {
+                    oa
+                } else {
+                    ob
+                }
+            }
+            (Some((_, o)), None) | (None, Some((_, o))) => o,
+            (None, None) => (0.0, 0.0),
+        };
+    }
+    positions
+        .iter()
+        .map(|&(x, y)| {
+            let yc = y.clamp(0.0, (h - 1) as f64);
+            let r0 = yc.floor() as usize;
+            let r1 = (r0 + 1).min(h - 1);
+            let t = yc - r0 as f64;
+            let ox = filled[r0].0 * (1.0 - t) + filled[r1].0 * t;
+            let oy = filled[r0].1 * (1.0 - t) + filled[r1].1 * t;
+            (x - ox, y - oy)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +404,81 @@ mod tests {
             .map(|(a, b)| (a.0 - b.0).abs())
             .fold(0.0, f64::max);
         assert!(worst < 0.08, "moved by {worst} px");
+    }
+
+    #[test]
+    fn lattice_residuals_remove_slow_line_shifts() {
+        // A triangular lattice (spacing 18 px) whose scan lines are shifted by a slow
+        // wave in x and y: row-wise centroids cannot see it, the lattice can.
+        let (w, h) = (400usize, 400usize);
+        let (s, ang) = (18.0f64, 0.4f64);
+        let slow = |y: f64| (2.0 * (y / 37.0).sin(), 0.8 * (y / 23.0).cos());
+        let mut truth = Vec::new();
+        for i in -40..40 {
+            for k in -40..40 {
+                let (u, v) = (s * (i as f64 + 0.5 * k as f64), s * 0.866_025 * k as f64);
+                let (x, y) = (
+                    u * ang.cos() - v * ang.sin() + 200.0,
+                    u * ang.sin() + v * ang.cos() + 200.0,
+                );
+                if x > 5.0 && y > 5.0 && x < 395.0 && y < 395.0 {
+                    truth.push((x, y));
+                }
+            }
+        }
+        let seen: Vec<(f64, f64)> = truth
+            .iter()
+            .map(|&(x, y)| {
+                let (dx, dy) = slow(y);
+                (x + dx, y + dy)
+            })
+            .collect();
+        let fit = crate::lattice::fit(&seen, 18.0).expect("a lattice");
+        let offsets = slow_offsets(&seen, &fit, h, 5.0);
+        let fixed = correct_slow(&seen, &offsets);
+        let rms = |v: &[(f64, f64)]| {
+            let inner: Vec<f64> = v
+                .iter()
+                .zip(&truth)
+                .filter(|(_, t)| t.1 > 20.0 && t.1 < (h - 20) as f64 && t.0 < (w - 20) as f64)
+                .map(|(a, b)| (a.0 - b.0).powi(2) + (a.1 - b.1).powi(2))
+                .collect();
+            (inner.iter().sum::<f64>() / inner.len() as f64).sqrt()
+        };
+        let (before, after) = (rms(&seen), rms(&fixed));
+        println!("slow shift RMS: {before:.3} px before, {after:.3} px after");
+        // The affine fit keeps any linear part; what it cannot tell from drift stays.
+        assert!(after < 0.3 * before, "{before} -> {after}");
+    }
+
+    #[test]
+    fn slow_correction_keeps_a_local_displacement() {
+        // One column displaced (an adatom-strained site) is not a scan-line shift.
+        let mut pts = Vec::new();
+        for i in 0..20 {
+            for k in 0..20 {
+                pts.push((
+                    10.0 + 18.0 * i as f64 + 9.0 * (k % 2) as f64,
+                    10.0 + 15.588 * k as f64,
+                ));
+            }
+        }
+        let k = 210;
+        pts[k].0 += 3.0;
+        let fit = crate::lattice::fit(&pts, 18.0).expect("a lattice");
+        let fixed = correct_slow(&pts, &slow_offsets(&pts, &fit, 320, 5.0));
+        assert!(
+            (fixed[k].0 - pts[k].0).abs() < 0.2,
+            "moved {:?} -> {:?}",
+            pts[k],
+            fixed[k]
+        );
+        let worst = fixed
+            .iter()
+            .zip(&pts)
+            .map(|(a, b)| (a.0 - b.0).hypot(a.1 - b.1))
+            .fold(0.0, f64::max);
+        assert!(worst < 0.2, "moved by {worst}");
     }
 
     #[test]

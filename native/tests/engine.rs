@@ -261,7 +261,8 @@ fn finds_columns_and_vacancies_in_multislice_images() {
 }
 
 /// Scan-line jitter (σx = 0.175 Å per line, scan noise 0.5) is estimated from the
-/// columns and removed: the x error of the columns must drop, y must not change.
+/// columns and the crystal lattice and removed: the x error of the columns must drop
+/// well below its jittered value, and y must not get worse.
 #[test]
 fn line_correction_removes_scan_jitter() {
     let req = SimRequest {
@@ -304,6 +305,8 @@ fn line_correction_removes_scan_jitter() {
     let (x0, y0) = rms(false);
     let (x1, y1) = rms(true);
     println!("x RMSE {x0:.2} → {x1:.2} pm, y RMSE {y0:.2} → {y1:.2} pm");
-    assert!(x1 < 0.8 * x0, "x RMSE {x0} → {x1}");
-    assert!((y1 - y0).abs() < 0.05, "y moved: {y0} → {y1}");
+    // Line-by-line centroids take the fast jitter; the lattice takes the slow part
+    // (measured: x 10.9 → 2.6 pm, y 3.4 → 1.5 pm).
+    assert!(x1 < 0.4 * x0, "x RMSE {x0} → {x1}");
+    assert!(y1 < y0, "y RMSE {y0} → {y1}");
 }

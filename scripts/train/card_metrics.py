@@ -21,7 +21,9 @@ def summarize(path):
     out = {
         "source": os.path.relpath(path, start=os.path.dirname(os.path.dirname(os.path.abspath(path)))),
         "images": o["images"],
-        "atoms": {k: o["atoms"][k] for k in ("precision", "recall", "f1", "rmse_pm")},
+        "atoms": {k: o["atoms"][k] for k in ("precision", "recall", "f1", "rmse_pm", "rmse_x_pm", "rmse_y_pm")
+                  if k in o["atoms"]},
+        "atoms_rmse_registered_pm": o.get("atoms_rmse_registered_pm"),
         "vs1": {k: o["vs1"][k] for k in ("precision", "recall", "f1")},
         "vs2": {k: o["vs2"][k] for k in ("precision", "recall", "f1")},
         "vs1_clean_f1": o["vs1_clean"]["f1"],

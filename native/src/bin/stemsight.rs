@@ -69,7 +69,8 @@ struct EngineArgs {
     /// Sub-pixel refinement of columns: gaussian (2D fit on the image), centroid (on the image) or heatmap.
     #[arg(long, default_value = "gaussian")]
     refinement: String,
-    /// Do not estimate and remove scan-line jitter (x offsets per line) from the columns.
+    /// Do not estimate and remove scan-line jitter from the columns (fast x offsets per line,
+    /// and slow x/y line displacements measured against the crystal lattice).
     #[arg(long)]
     no_line_correction: bool,
     /// cpu, or cuda (builds with the `cuda` feature; falls back to the CPU with a warning).

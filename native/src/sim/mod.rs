@@ -75,6 +75,9 @@ pub struct Sample {
     pub vacancies: Vec<VacancyTruth>,
     pub distractors: Vec<DistractorTruth>,
     pub params: SimParams,
+    /// Where each scan line really read the specimen, relative to its nominal place
+    /// (px, x and y, one per row): the line jitter, kept so tests can score its removal.
+    pub line_jitter_px: (Vec<f64>, Vec<f64>),
 }
 
 /// `truth.json` as the command-line contract defines it.

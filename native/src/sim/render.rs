@@ -277,6 +277,7 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
         vacancies,
         distractors,
         params: p.clone(),
+        line_jitter_px: (jx, jy),
     }
 }
 
