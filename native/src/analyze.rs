@@ -106,6 +106,10 @@ const LINE_SMOOTH_A: f64 = 10.0;
 /// Nearest projected column distance a/√3 of the supported TMDs (1.82–1.90 Å); the
 /// lattice indexing accepts ±30 % around it.
 const COLUMN_SPACING_A: f64 = 1.85;
+/// Columns closer than this to the image border have part of their footprint (the
+/// probe, ≈ 1 Å across) outside the image: no vacancy is called on them, and the
+/// summary's site counts and analyzed area leave that band out.
+pub const EDGE_MARGIN_A: f64 = 1.0;
 /// Half-height of the band of columns whose lattice residuals measure one scan line's
 /// slow displacement: about a column's footprint.
 const SLOW_BAND_A: f64 = 0.5;
@@ -476,6 +480,19 @@ impl Analyzer {
             options.vacancy_threshold,
             ((0.15 * disk_px).round() as usize).max(3),
         );
+        // A column within EDGE_MARGIN_A of the border is cut by it and looks dimmer than
+        // it is: no vacancy is called there.
+        let edge = EDGE_MARGIN_A / pixel_size;
+        let interior = |x: f64, y: f64| {
+            x >= edge && y >= edge && x <= w as f64 - 1.0 - edge && y <= h as f64 - 1.0 - edge
+        };
+        let points: Vec<_> = points
+            .into_iter()
+            .filter(|p| {
+                let (x, y) = grid.to_input(p.x, p.y);
+                interior(x, y)
+            })
+            .collect();
         let vac_pos: Vec<(f64, f64)> = points.iter().map(|p| grid.to_input(p.x, p.y)).collect();
         let vac_ref = intensity::local_reference(&vac_pos, &chalcogen_refs, reference_radius);
         let vacancies: Vec<Vacancy> = points
@@ -504,11 +521,20 @@ impl Analyzer {
         let material = classes.iter().filter(|&&c| c != 0).count();
         let material_dirty = (0..plane).filter(|&i| classes[i] != 0 && dirty[i]).count();
         let excluded = if filter { material_dirty } else { 0 };
+        // The summary's sites and area leave out the border band, as the vacancies do.
+        let counted = (0..plane)
+            .filter(|&i| {
+                let (x, y) = grid.to_input((i % gw) as f64, (i / gw) as f64);
+                classes[i] != 0 && !(filter && dirty[i]) && interior(x, y)
+            })
+            .count();
         let fractions = polymorph::fractions(&classes, |_| true);
         let fractions_clean = polymorph::fractions(&classes, |i| !(filter && dirty[i]));
 
         // Summary over clean material.
-        let clean_atoms = atoms.iter().filter(|a| !a.in_contaminated_area);
+        let clean_atoms = atoms
+            .iter()
+            .filter(|a| !a.in_contaminated_area && interior(a.x, a.y));
         let (mut n_mo, mut n_chalcogen) = (0usize, 0usize);
         for a in clean_atoms {
             if a.site.contains("Mo") {
@@ -534,7 +560,7 @@ impl Analyzer {
                 0.0
             }
         };
-        let analyzed = (material - excluded) as f64 * px_nm2;
+        let analyzed = counted as f64 * px_nm2;
         let summary = Summary {
             n_mo,
             n_s2_sites,

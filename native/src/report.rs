@@ -203,7 +203,7 @@ impl Report {
         format!(
             "{} ({}x{}, {:.4} Å/px): {} columns ({} Mo, {} S2 sites); VS1 {}, VS2 {} \
              ({:.4} vacancies per S2 site, {:.3} per nm²); polymorphs: {}; carbon {:.1}% \
-             (excluded {:.1} of {:.1} nm²); {:.0} ms",
+             ({:.1} nm² analyzed, {:.1} nm² excluded); {:.0} ms",
             self.image.path,
             self.image.width,
             self.image.height,
@@ -217,8 +217,8 @@ impl Report {
             s.vacancies_per_nm2,
             if poly.is_empty() { "none".into() } else { poly },
             self.carbon.contaminated_fraction * 100.0,
+            s.analyzed_area_nm2,
             s.excluded_area_nm2,
-            s.analyzed_area_nm2 + s.excluded_area_nm2,
             self.timing_ms.get("total").copied().unwrap_or(0.0)
         )
     }
