@@ -110,6 +110,9 @@ const COLUMN_SPACING_A: f64 = 1.85;
 /// probe, ≈ 1 Å across) outside the image: no vacancy is called on them, and the
 /// summary's site counts and analyzed area leave that band out.
 pub const EDGE_MARGIN_A: f64 = 1.0;
+/// Default polymorph smoothing: on 60 tuning images (seed 600000) the worst class went
+/// 0.958 → 0.971 / 0.974 / 0.974 / 0.972 / 0.964 at 1 / 2 / 3 / 4 / 6 Å.
+pub const POLYMORPH_SMOOTHING_A: f64 = 3.0;
 /// Half-height of the band of columns whose lattice residuals measure one scan line's
 /// slow displacement: about a column's footprint.
 const SLOW_BAND_A: f64 = 0.5;
@@ -139,6 +142,9 @@ pub struct Options {
     /// Estimate and remove scan-line jitter from the columns themselves: fast x offsets
     /// line by line, slow x/y line displacements against the fitted crystal lattice.
     pub line_correction: bool,
+    /// Polymorph probabilities are averaged over about this many Å before each pixel
+    /// takes its most likely class (0: per pixel).
+    pub polymorph_smoothing_a: f64,
 }
 
 impl Default for Options {
@@ -154,6 +160,7 @@ impl Default for Options {
             parallel_tiles: false,
             tile: None,
             line_correction: true,
+            polymorph_smoothing_a: POLYMORPH_SMOOTHING_A,
         }
     }
 }
@@ -305,7 +312,8 @@ impl Analyzer {
         };
         let (classes, class_prob) = {
             let p = head("polymorph")?;
-            polymorph::class_map(&p.data, p.channels, plane)
+            let r = (options.polymorph_smoothing_a.max(0.0) / card.pixel_size_angstrom).round();
+            polymorph::smoothed_class_map(&p.data, p.channels, gw, gh, r as usize)
         };
         let carbon_map = head("carbon")?.channel(0, plane).to_vec();
         let filter = options.carbon_filter && options.tasks.carbon;
@@ -671,6 +679,7 @@ impl Analyzer {
                 carbon_filter: filter,
                 refinement: format!("{:?}", options.refinement).to_lowercase(),
                 line_correction,
+                polymorph_smoothing_angstrom: options.polymorph_smoothing_a.max(0.0),
             },
             warnings,
             timing_ms: timing,

@@ -248,6 +248,7 @@ struct JavaOptions {
     tile: Option<usize>,
     parallel_tiles: Option<bool>,
     line_correction: Option<bool>,
+    polymorph_smoothing_a: Option<f64>,
     /// Recorded in report.image (the engine does not know where the pixels came from).
     image_path: Option<String>,
     pixel_size_source: Option<String>,
@@ -287,6 +288,9 @@ impl JavaOptions {
             parallel_tiles: self.parallel_tiles.unwrap_or(d.parallel_tiles),
             tile: self.tile.or(d.tile),
             line_correction: self.line_correction.unwrap_or(d.line_correction),
+            polymorph_smoothing_a: self
+                .polymorph_smoothing_a
+                .unwrap_or(d.polymorph_smoothing_a),
         })
     }
 }

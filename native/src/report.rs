@@ -135,6 +135,9 @@ pub struct Settings {
     /// Whether scan-line jitter was estimated and removed from the column positions.
     #[serde(default)]
     pub line_correction: bool,
+    /// Å over which polymorph probabilities were averaged before the per-pixel class.
+    #[serde(default)]
+    pub polymorph_smoothing_angstrom: f64,
 }
 
 fn csv_escape(s: &str) -> String {

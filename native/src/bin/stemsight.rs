@@ -73,6 +73,10 @@ struct EngineArgs {
     /// and slow x/y line displacements measured against the crystal lattice).
     #[arg(long)]
     no_line_correction: bool,
+    /// Average polymorph probabilities over this many Å before each pixel takes its
+    /// most likely class (0: per pixel).
+    #[arg(long, default_value_t = stemsight::analyze::POLYMORPH_SMOOTHING_A)]
+    polymorph_smoothing: f64,
     /// cpu, or cuda (builds with the `cuda` feature; falls back to the CPU with a warning).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -339,6 +343,7 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
         atom_threshold: e.atom_threshold,
         vacancy_threshold: e.vacancy_threshold,
         line_correction: !e.no_line_correction,
+        polymorph_smoothing_a: e.polymorph_smoothing,
         ..Options::default()
     };
     Ok((analyzer, options))
