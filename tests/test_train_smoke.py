@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN_DIR = ROOT / "scripts" / "train"
 sys.path.insert(0, str(TRAIN_DIR))
 
-from data import StemDataset, atom_heatmaps, normalize  # noqa: E402
+from data import StemDataset, atom_heatmaps, normalize, random_floor_clip  # noqa: E402
 from export_onnx import Probabilities, load_checkpoint  # noqa: E402
 from heads import HEADS, POLYMORPH_CLASSES  # noqa: E402
 from model import ResBlock, ResUNet, seed_paper_config  # noqa: E402
@@ -115,6 +115,17 @@ def test_heatmap_peaks_at_columns():
     assert heat.shape == (2, 48, 64)
     assert heat[0, 20, 10] > 0.99 and heat[1, 6, 40] > 0.99
     assert heat[0].max() <= 1.0 and heat[1, 20, 10] < 1e-3
+
+
+def test_floor_clip_mimics_background_corrected_frames():
+    rng = np.random.default_rng(1)
+    img = rng.gamma(3.0, 10.0, (40, 40)).astype(np.float32) + 50
+    out = random_floor_clip(img, rng)
+    assert out.dtype == np.float32 and out.min() == 0.0
+    assert 0.04 <= (out == 0).mean() <= 0.62  # the floor is a 5-60 % percentile
+    kept = out > 0
+    diff = (img - out)[kept]
+    np.testing.assert_allclose(diff, diff[0], rtol=1e-5)  # one constant removed, contrast kept
 
 
 def test_dataset_targets_and_augmentation_consistency(dirs):

@@ -135,11 +135,13 @@ class StemDataset(Dataset):
     centred square that is a multiple of `multiple`.
     """
 
-    def __init__(self, dirs, heads, crop=None, train=True, intensity=True, multiple=1):
+    def __init__(self, dirs, heads, crop=None, train=True, intensity=True, multiple=1, floor_clip=0.0):
         self.dirs = [os.fspath(d) for d in dirs]
         self.heads = list(heads)
         self.train = train
         self.intensity = intensity
+        # Probability of a background-subtracted, zero-clipped input (see random_floor_clip).
+        self.floor_clip = floor_clip
         self.manifests = [read_manifest(d) for d in self.dirs]
         self.shards = [[s["prefix"] for s in m["shards"]] for m in self.manifests]
 
@@ -208,6 +210,8 @@ class StemDataset(Dataset):
 
         if self.train and self.intensity and rng.random() < 0.3:
             img = random_gamma(img, rng)
+        if self.train and self.floor_clip > 0 and rng.random() < self.floor_clip:
+            img = random_floor_clip(img, rng)
         x = normalize(img)[sl]
         if self.train and self.intensity and rng.random() < 0.8:
             # Post-normalization affine: tolerance to small normalization mismatches on real data.
@@ -237,6 +241,15 @@ class StemDataset(Dataset):
         ch = np.array([0 if col["metal"] else 1 for col in cols], np.int64)
         sigma = ATOM_SIGMA_A / float(m["pixel_size_angstrom"])
         return atom_heatmaps(x, y, ch, (self.crop, self.crop), sigma)
+
+
+def random_floor_clip(img, rng, lo=5.0, hi=60.0):
+    """Subtracts a random low percentile of the image and clips at zero: what acquisition
+    software that "corrects" frames by removing their background floor delivers (flat,
+    zero-valued space between columns). Without it the carbon head reads such clean
+    frames as contaminated."""
+    floor = np.percentile(img, rng.uniform(lo, hi))
+    return np.maximum(img - np.float32(floor), 0).astype(np.float32)
 
 
 def random_gamma(img, rng, lo=0.85, hi=1.18):

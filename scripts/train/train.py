@@ -49,6 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--val-crop", type=int, default=0, help="centre crop for validation (0: same as --crop)")
     p.add_argument("--no-intensity-aug", action="store_true")
+    p.add_argument("--floor-clip", type=float, default=0.0,
+                   help="probability of subtracting a random low percentile and clipping at 0 (background-corrected frames)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--workers", type=int, default=4)
     # optimisation
@@ -157,7 +159,7 @@ def main(argv=None):
 
     train_ds = StemDataset(
         args.data, heads, crop=args.crop, train=True,
-        intensity=not args.no_intensity_aug, multiple=cfg.multiple,
+        intensity=not args.no_intensity_aug, multiple=cfg.multiple, floor_clip=args.floor_clip,
     )
     gen = torch.Generator().manual_seed(args.seed + start)  # a resumed run draws fresh samples
     # RandomSampler refuses 0 samples; with no steps left the loop is cut off below.
