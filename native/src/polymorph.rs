@@ -228,7 +228,10 @@ mod tests {
     fn smoothing_removes_pixel_mistakes_and_keeps_the_boundary() {
         let (p, w, h) = two_domains();
         let (raw, _) = class_map(&p, 2, w * h);
-        assert!(raw.iter().enumerate().any(|(i, &c)| (c == 1) != (i % w >= 20)));
+        assert!(raw
+            .iter()
+            .enumerate()
+            .any(|(i, &c)| (c == 1) != (i % w >= 20)));
         let (same, _) = smoothed_class_map(&p, 2, w, h, 0);
         assert_eq!(same, raw);
         let (cls, conf) = smoothed_class_map(&p, 2, w, h, 3);
