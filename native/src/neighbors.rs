@@ -39,6 +39,11 @@ impl NeighborGrid {
         )
     }
 
+    /// The search radius the grid was built for.
+    pub fn radius(&self) -> f64 {
+        self.radius
+    }
+
     pub fn insert(&mut self, index: usize, x: f64, y: f64) {
         let k = self.key(x, y);
         self.cells.entry(k).or_default().push((index, x, y));
