@@ -330,8 +330,10 @@ fn eval_one(
     // a column cut by the edge is neither a fair miss nor a fair hit.
     let radius = MATCH_RADIUS_A / px;
     let m = 0.5 * radius;
-    let inside =
-        |x: f64, y: f64| x >= m && y >= m && x <= w as f64 - 1.0 - m && y <= h as f64 - 1.0 - m;
+    let away_from_border = |margin: f64, x: f64, y: f64| {
+        x >= margin && y >= margin && x <= w as f64 - 1.0 - margin && y <= h as f64 - 1.0 - margin
+    };
+    let inside = |x: f64, y: f64| away_from_border(m, x, y);
     let mut tally = Tally {
         images: 1,
         time_ms: analysis
@@ -394,8 +396,7 @@ fn eval_one(
     // The engine calls no vacancy within EDGE_MARGIN_A of the border (a column cut by it
     // looks dimmer than it is), so vacancies there are left out on both sides too.
     let e = (EDGE_MARGIN_A / px).max(m);
-    let inside_vac =
-        |x: f64, y: f64| x >= e && y >= e && x <= w as f64 - 1.0 - e && y <= h as f64 - 1.0 - e;
+    let inside_vac = |x: f64, y: f64| away_from_border(e, x, y);
     for (kind, all, cleaned) in [("VS1", 0, 1), ("VS2", 2, 3)] {
         let t: Vec<(f64, f64)> = truth
             .vacancies

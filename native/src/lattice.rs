@@ -6,6 +6,7 @@
 //! a residual: localization noise, real local strain, and any scan distortion that
 //! moved whole scan lines.
 
+use crate::intensity::median;
 use crate::localize::solve;
 use crate::neighbors::NeighborGrid;
 use std::collections::VecDeque;
@@ -38,19 +39,6 @@ impl LatticeFit {
     /// Indices of the columns with a lattice residual.
     pub fn indexed(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.patch.len()).filter(|&i| self.patch[i].is_some())
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let k = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[k]
-    } else {
-        0.5 * (v[k - 1] + v[k])
     }
 }
 
@@ -91,7 +79,7 @@ pub fn fit(positions: &[(f64, f64)], expected_spacing: f64) -> Option<LatticeFit
         return None;
     }
     let grid = NeighborGrid::from_points(positions.iter().copied(), 1.3 * expected_spacing);
-    let nearest: Vec<f64> = positions
+    let mut nearest: Vec<f64> = positions
         .iter()
         .enumerate()
         .filter_map(|(i, &(x, y))| {
@@ -104,7 +92,7 @@ pub fn fit(positions: &[(f64, f64)], expected_spacing: f64) -> Option<LatticeFit
     if nearest.len() < MIN_PATCH_COLUMNS {
         return None;
     }
-    let spacing = median(nearest);
+    let spacing = median(&mut nearest);
 
     // Links between neighbours, each once.
     let mut links: Vec<(usize, usize, (f64, f64))> = Vec::new();
@@ -233,7 +221,7 @@ fn fit_patch(
                 (positions[i].0 - fx).hypot(positions[i].1 - fy)
             })
             .collect();
-        let med = median(res.clone());
+        let med = median(&mut res.clone());
         if pass == 0 {
             let cut = (4.0 * med).max(0.05 * spacing);
             keep = res.iter().map(|&r| r <= cut).collect();

@@ -178,12 +178,7 @@ pub fn site_label(class: u8, has_metal: bool, relative: f64) -> String {
         1 => kinds[0].label.clone(),
         _ => {
             let mut e: Vec<f64> = kinds.iter().map(|k| k.expected).collect();
-            e.sort_by(f64::total_cmp);
-            let mid = if e.len() % 2 == 1 {
-                e[e.len() / 2]
-            } else {
-                0.5 * (e[e.len() / 2 - 1] + e[e.len() / 2])
-            };
+            let mid = crate::intensity::median(&mut e);
             let r = relative.max(1e-3).ln();
             kinds
                 .iter()

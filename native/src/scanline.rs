@@ -14,6 +14,7 @@
 //! slow drift and shear — real, smooth distortions of the recorded geometry, which
 //! the simulator's truth includes — stay as they are.
 
+use crate::intensity::median;
 use crate::lattice::LatticeFit;
 use rayon::prelude::*;
 
@@ -141,18 +142,7 @@ fn solve(measures: &[RowMeasure], n: usize, per_line: &[usize]) -> Vec<f64> {
         // hole must not drag its whole line.
         let new: Vec<f64> = residuals
             .into_par_iter()
-            .map(|mut r| {
-                if r.is_empty() {
-                    return 0.0;
-                }
-                r.sort_by(f64::total_cmp);
-                let k = r.len() / 2;
-                if r.len() % 2 == 1 {
-                    r[k]
-                } else {
-                    0.5 * (r[k - 1] + r[k])
-                }
-            })
+            .map(|mut r| median(&mut r))
             .collect();
         let lines = (0..height).filter(|&r| usable(r)).count();
         if lines == 0 {
@@ -248,19 +238,9 @@ pub fn slow_offsets(
             }
             let mut xs: Vec<f64> = by_y[start..end].iter().map(|p| p.1 .0).collect();
             let mut ys: Vec<f64> = by_y[start..end].iter().map(|p| p.1 .1).collect();
-            Some((median_of(&mut xs), median_of(&mut ys)))
+            Some((median(&mut xs), median(&mut ys)))
         })
         .collect()
-}
-
-fn median_of(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let k = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[k]
-    } else {
-        0.5 * (v[k - 1] + v[k])
-    }
 }
 
 /// Moves each column by minus the slow offset at its height (linear between rows;
