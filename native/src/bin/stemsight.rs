@@ -66,8 +66,9 @@ struct EngineArgs {
     /// Carbon-map level (0..1, × 10 Å) from which an area counts as contaminated.
     #[arg(long, default_value_t = stemsight::carbon::DEFAULT_THRESHOLD)]
     carbon_threshold: f64,
-    /// Sub-pixel refinement of columns: gaussian (2D fit on the image), centroid (on the image) or heatmap.
-    #[arg(long, default_value = "gaussian")]
+    /// Sub-pixel refinement of columns: combined (image and heatmap fits, weighted by column kind
+    /// and contamination), gaussian (2D fit on the image alone), centroid (on the image) or heatmap.
+    #[arg(long, default_value = "combined")]
     refinement: String,
     /// Do not estimate and remove scan-line jitter from the columns (fast x offsets per line,
     /// and slow x/y line displacements measured against the crystal lattice).

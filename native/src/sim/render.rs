@@ -254,8 +254,15 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
     canvas.data.iter_mut().for_each(|v| *v = v.max(0.0));
 
     // Read out each scan line where the (jittering) probe really was.
-    let jx = jitter_offsets(rng, h, p.scan.jitter_x_angstrom / px);
-    let jy = jitter_offsets(rng, h, p.scan.jitter_y_angstrom / px);
+    // The jitter's mean over the frame is a rigid shift of the whole image that no
+    // image can reveal; the truth frame is the one in which it is zero.
+    let zero_mean = |mut j: Vec<f64>| {
+        let mean = j.iter().sum::<f64>() / j.len().max(1) as f64;
+        j.iter_mut().for_each(|v| *v -= mean);
+        j
+    };
+    let jx = zero_mean(jitter_offsets(rng, h, p.scan.jitter_x_angstrom / px));
+    let jy = zero_mean(jitter_offsets(rng, h, p.scan.jitter_y_angstrom / px));
     let mut pixels = vec![0f32; w * h];
     for r in 0..h {
         for c in 0..w {

@@ -10,7 +10,7 @@ final class PluginSettings {
     static final double DEFAULT_ATOM_THRESHOLD = 0.35;
     static final double DEFAULT_VACANCY_THRESHOLD = 0.5;
     static final double DEFAULT_CARBON_THRESHOLD = 0.3;
-    static final String[] REFINEMENTS = {"gaussian", "centroid", "heatmap"};
+    static final String[] REFINEMENTS = {"combined", "gaussian", "centroid", "heatmap"};
     /** Inference device; "cuda" needs an engine built with the cuda feature, else runs on the CPU. */
     static final String[] DEVICES = {"cpu", "cuda"};
 
