@@ -1,9 +1,15 @@
 """Markdown tables of `stemsight eval` scores against the model targets.
 
     python3 scripts/metrics_table.py models/metrics/eval_paper_dose.json [models/metrics/eval_curves.json]
+    python3 scripts/metrics_table.py --update models/README.md
+
+`--update` rewrites, in place, every block between `<!-- metrics: FILE -->` and
+`<!-- /metrics -->` with the tables of FILE (relative to the README's folder).
 """
 
 import json
+import os
+import re
 import sys
 
 TARGETS = {"vs1_f1": 0.95, "vs2_f1": 0.98, "atom_recall": 0.995, "atom_precision": 0.995, "rmse_pm": 5.0, "poly": 0.97}
@@ -13,7 +19,7 @@ def mark(ok):
     return "✓" if ok else "✗"
 
 
-FALLBACK = {"gaussian": "centroid", "centroid": "heatmap", "heatmap": "centroid"}
+FALLBACK = {"combined": "gaussian", "gaussian": "centroid", "centroid": "heatmap", "heatmap": "centroid"}
 
 
 def headline(r):
@@ -33,12 +39,24 @@ def headline(r):
         rows.append((f"atom position RMSE (pm), {ref}, frame offset removed", reg, "≤ 5", reg <= 5))
         rows.append((f"atom position RMSE (pm), {ref}, x only (fast scan)", o["atoms"]["rmse_x_pm"], "", True))
         rows.append((f"atom position RMSE (pm), {ref}, y only (slow scan)", o["atoms"]["rmse_y_pm"], "", True))
+    if "atoms_rmse_clean_pm" in o:
+        rows.append((f"atom position RMSE (pm), {ref}, true carbon < 3 Å", o["atoms_rmse_clean_pm"], "≤ 5",
+                     o["atoms_rmse_clean_pm"] <= 5))
+        for site, v in o["atoms_rmse_by_site_pm"].items():
+            rows.append((f"atom position RMSE (pm), {ref}, {site} columns", v, "", True))
     rows += [
         ("VS1 F1 (all areas)", o["vs1"]["f1"], "≥ 0.95", o["vs1"]["f1"] >= 0.95),
         ("VS2 F1 (all areas)", o["vs2"]["f1"], "≥ 0.98", o["vs2"]["f1"] >= 0.98),
         ("VS1 F1 (true carbon < 3 Å)", o["vs1_clean"]["f1"], "≥ 0.95", o["vs1_clean"]["f1"] >= 0.95),
         ("VS2 F1 (true carbon < 3 Å)", o["vs2_clean"]["f1"], "≥ 0.98", o["vs2_clean"]["f1"] >= 0.98),
     ]
+    if "vs1_analyzed" in o:
+        rows += [
+            ("VS1 F1 (area the tool's carbon map keeps)", o["vs1_analyzed"]["f1"], "≥ 0.95",
+             o["vs1_analyzed"]["f1"] >= 0.95),
+            ("VS2 F1 (area the tool's carbon map keeps)", o["vs2_analyzed"]["f1"], "≥ 0.98",
+             o["vs2_analyzed"]["f1"] >= 0.98),
+        ]
     for k, v in o["polymorph_accuracy"].items():
         if v is not None:
             rows.append((f"polymorph pixel accuracy {k}", v, "≥ 0.97", v >= 0.97))
@@ -51,26 +69,47 @@ def headline(r):
 
 
 def breakdown(r, key, label):
-    out = [f"| {label} | images | atom P | atom R | RMSE pm | VS1 F1 | VS2 F1 | VS1 F1 clean | VS2 F1 clean | polymorph acc | polymorph acc clean | carbon MAE Å |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [f"| {label} | images | atom P | atom R | RMSE pm | VS1 F1 | VS2 F1 | VS1 F1 clean | VS2 F1 clean | VS1 F1 kept | VS2 F1 kept | polymorph acc | polymorph acc clean | carbon MAE Å |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for k, s in r[key].items():
         out.append(
             f"| {k} | {s['images']} | {s['atoms']['precision']:.4f} | {s['atoms']['recall']:.4f} | {s['atoms']['rmse_pm']:.2f} | "
             f"{s['vs1']['f1']:.3f} | {s['vs2']['f1']:.3f} | {s['vs1_clean']['f1']:.3f} | {s['vs2_clean']['f1']:.3f} | "
+            f"{s.get('vs1_analyzed', {}).get('f1', float('nan')):.3f} | {s.get('vs2_analyzed', {}).get('f1', float('nan')):.3f} | "
             f"{s['polymorph_pixel_accuracy']:.3f} | {s['polymorph_pixel_accuracy_clean']:.3f} | {s['carbon_mae_a']:.2f} |"
         )
     return "\n".join(out)
 
 
-def main(paths):
-    for p in paths:
-        r = json.load(open(p))
+def tables(r):
+    parts = [headline(r)]
+    for key, label in (("by_dose", "dose e⁻/Å²"), ("by_carbon", "carbon level"), ("by_scan_noise", "scan noise"),
+                       ("by_pixel_size", "pixel size"), ("by_chemistry", "compound")):
+        if r.get(key) and (key != "by_chemistry" or len(r[key]) > 1):
+            parts.append(breakdown(r, key, label))
+    return "\n\n".join(parts)
+
+
+def update(readme):
+    base = os.path.dirname(os.path.abspath(readme))
+    text = open(readme).read()
+
+    def fill(m):
+        r = json.load(open(os.path.join(base, m.group(1))))
+        return f"<!-- metrics: {m.group(1)} -->\n{tables(r)}\n<!-- /metrics -->"
+
+    new, n = re.subn(r"<!-- metrics: (\S+) -->.*?<!-- /metrics -->", fill, text, flags=re.S)
+    open(readme, "w").write(new)
+    print(f"{n} metric blocks rewritten in {readme}")
+
+
+def main(args):
+    if args[:1] == ["--update"]:
+        update(args[1])
+        return
+    for p in args:
         print(f"### {p}\n")
-        print(headline(r) + "\n")
-        for key, label in (("by_dose", "dose e⁻/Å²"), ("by_carbon", "carbon level"), ("by_scan_noise", "scan noise"),
-                           ("by_pixel_size", "pixel size"), ("by_chemistry", "compound")):
-            if r.get(key) and (key != "by_chemistry" or len(r[key]) > 1):
-                print(breakdown(r, key, label) + "\n")
+        print(tables(json.load(open(p))) + "\n")
 
 
 if __name__ == "__main__":

@@ -6,13 +6,17 @@
 //!   columns, for the chosen sub-pixel refinement and its fallback.
 //! - Polymorphs per pixel over the truly non-vacuum area: per-class accuracy and
 //!   a confusion matrix, on all pixels and on clean ones (true carbon < 3 Å).
+//! - Vacancies are scored over all areas, over truly clean ones (true carbon < 3 Å;
+//!   "VS1c") and over the area the tool itself counts in, where its own carbon map is
+//!   below the threshold ("VS1a": what the report's summary rests on).
 //! - Carbon: mean absolute thickness error (Å, truth clipped to the model's
 //!   10 Å scale) and IoU of the contaminated masks.
 //! - Columns within half a match radius of the border, and vacancies within 1 Å of it
 //!   (where the engine calls none: a column the border cuts looks dimmer), are left
 //!   out on both sides.
-//! - Atom RMSE is also given along x and y, and with each image's mean offset removed
-//!   (a rigid shift of the frame, such as a comatic probe's, is not observable).
+//! - Atom RMSE is also given along x and y, with each image's mean offset removed
+//!   (a rigid shift of the frame is not observable), per true column content, and over
+//!   columns in clean areas (true carbon < 3 Å).
 //! - Every score is also broken down by dose decade and by carbon level.
 //!
 //! Counts are summed over images before dividing (micro-averages), so an image
@@ -125,6 +129,15 @@ pub struct Tally {
     pub vs2: PointCounts,
     pub vs1_clean: PointCounts,
     pub vs2_clean: PointCounts,
+    /// Vacancies where the tool's own carbon map is below its threshold: the area whose
+    /// counts the report's summary gives (the seed paper's filter-then-count).
+    pub vs1_analyzed: PointCounts,
+    pub vs2_analyzed: PointCounts,
+    /// Σ squared position error (Å²) and matched count per true column content
+    /// ("Mo", "S2", "S", "Mo+S2", …).
+    pub atoms_by_site: BTreeMap<String, (f64, usize)>,
+    /// The same over matched columns whose true carbon is below 3 Å.
+    pub atoms_clean: (f64, usize),
     /// confusion[true][pred] over truly non-vacuum pixels.
     pub confusion: Vec<Vec<u64>>,
     pub confusion_clean: Vec<Vec<u64>>,
@@ -145,6 +158,10 @@ impl Default for Tally {
             vs2: PointCounts::default(),
             vs1_clean: PointCounts::default(),
             vs2_clean: PointCounts::default(),
+            vs1_analyzed: PointCounts::default(),
+            vs2_analyzed: PointCounts::default(),
+            atoms_by_site: BTreeMap::new(),
+            atoms_clean: (0.0, 0),
             confusion: vec![vec![0; n]; n],
             confusion_clean: vec![vec![0; n]; n],
             carbon_abs_err_sum_a: 0.0,
@@ -164,6 +181,15 @@ impl Tally {
         self.vs2.add(&o.vs2);
         self.vs1_clean.add(&o.vs1_clean);
         self.vs2_clean.add(&o.vs2_clean);
+        self.vs1_analyzed.add(&o.vs1_analyzed);
+        self.vs2_analyzed.add(&o.vs2_analyzed);
+        for (site, &(sq, n)) in &o.atoms_by_site {
+            let e = self.atoms_by_site.entry(site.clone()).or_default();
+            e.0 += sq;
+            e.1 += n;
+        }
+        self.atoms_clean.0 += o.atoms_clean.0;
+        self.atoms_clean.1 += o.atoms_clean.1;
         for (a, b) in self.confusion.iter_mut().zip(&o.confusion) {
             a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
         }
@@ -196,7 +222,14 @@ impl Tally {
             correct as f64 / total.max(1) as f64
         };
         let atoms = self.atoms.scores();
+        let rmse = |&(sq, n): &(f64, usize)| (sq / n.max(1) as f64).sqrt() * 100.0;
         Scores {
+            atoms_rmse_by_site_pm: self
+                .atoms_by_site
+                .iter()
+                .map(|(site, v)| (site.clone(), rmse(v)))
+                .collect(),
+            atoms_rmse_clean_pm: rmse(&self.atoms_clean),
             images: self.images,
             atoms,
             atoms_rmse_alt_pm: (self.atoms.sq_err_alt_a2 / self.atoms.tp.max(1) as f64).sqrt()
@@ -209,6 +242,8 @@ impl Tally {
             vs2: self.vs2.scores(),
             vs1_clean: self.vs1_clean.scores(),
             vs2_clean: self.vs2_clean.scores(),
+            vs1_analyzed: self.vs1_analyzed.scores(),
+            vs2_analyzed: self.vs2_analyzed.scores(),
             polymorph_accuracy: acc(&self.confusion),
             polymorph_accuracy_clean: acc(&self.confusion_clean),
             polymorph_pixel_accuracy: overall(&self.confusion),
@@ -232,11 +267,19 @@ pub struct Scores {
     pub atoms_rmse_alt_pm: f64,
     /// RMSE with each image's mean offset removed (relative positions only).
     pub atoms_rmse_registered_pm: f64,
+    /// RMSE per true column content: a single S column is five times dimmer than Mo
+    /// and cannot be located as precisely.
+    pub atoms_rmse_by_site_pm: BTreeMap<String, f64>,
+    /// RMSE over columns where the true carbon is below 3 Å.
+    pub atoms_rmse_clean_pm: f64,
     pub vs1: PointScores,
     pub vs2: PointScores,
     /// Vacancies where the true carbon is below 3 Å.
     pub vs1_clean: PointScores,
     pub vs2_clean: PointScores,
+    /// Vacancies in the area the tool's carbon map leaves for counting, both sides.
+    pub vs1_analyzed: PointScores,
+    pub vs2_analyzed: PointScores,
     pub polymorph_accuracy: BTreeMap<String, Option<f64>>,
     pub polymorph_accuracy_clean: BTreeMap<String, Option<f64>>,
     pub polymorph_pixel_accuracy: f64,
@@ -345,12 +388,12 @@ fn eval_one(
         ..Default::default()
     };
 
-    let t_cols: Vec<(f64, f64)> = truth
+    let t_kept: Vec<&TruthPoint> = truth
         .columns
         .iter()
         .filter(|c| c.site.as_deref() != Some("empty") && inside(c.x, c.y))
-        .map(|c| (c.x, c.y))
         .collect();
+    let t_cols: Vec<(f64, f64)> = t_kept.iter().map(|c| (c.x, c.y)).collect();
     let atoms: Vec<usize> = (0..analysis.report.atoms.len())
         .filter(|&i| {
             let a = &analysis.report.atoms[i];
@@ -362,6 +405,19 @@ fn eval_one(
         .map(|&i| (analysis.report.atoms[i].x, analysis.report.atoms[i].y))
         .collect();
     let (tp, fp, fn_, sq, matched) = match_points(&p_cols, &t_cols, radius);
+    for &(i, j) in &matched {
+        let d2 = ((p_cols[i].0 - t_cols[j].0).powi(2) + (p_cols[i].1 - t_cols[j].1).powi(2))
+            * px
+            * px;
+        let site = t_kept[j].site.clone().unwrap_or_else(|| "?".into());
+        let e = tally.atoms_by_site.entry(site).or_default();
+        e.0 += d2;
+        e.1 += 1;
+        if clean(t_cols[j].0, t_cols[j].1) {
+            tally.atoms_clean.0 += d2;
+            tally.atoms_clean.1 += 1;
+        }
+    }
     let sq_alt: f64 = matched
         .iter()
         .map(|&(i, j)| {
@@ -397,7 +453,14 @@ fn eval_one(
     // looks dimmer than it is), so vacancies there are left out on both sides too.
     let e = (EDGE_MARGIN_A / px).max(m);
     let inside_vac = |x: f64, y: f64| away_from_border(e, x, y);
-    for (kind, all, cleaned) in [("VS1", 0, 1), ("VS2", 2, 3)] {
+    // The area the report counts in: where the tool's own carbon map is below threshold.
+    let filtered = options.carbon_filter && options.tasks.carbon;
+    let analyzed = |x: f64, y: f64| {
+        let c = (x.round().max(0.0) as usize).min(w - 1);
+        let r = (y.round().max(0.0) as usize).min(h - 1);
+        !filtered || (analysis.carbon_map[r * w + c] as f64) < analysis.report.carbon.threshold
+    };
+    for (kind, slots) in [("VS1", [0, 1, 2]), ("VS2", [3, 4, 5])] {
         let t: Vec<(f64, f64)> = truth
             .vacancies
             .iter()
@@ -411,17 +474,11 @@ fn eval_one(
             .filter(|v| v.kind == kind && inside_vac(v.x, v.y))
             .map(|v| (v.x, v.y))
             .collect();
-        for (slot, keep) in [(all, false), (cleaned, true)] {
-            let tt: Vec<_> = t
-                .iter()
-                .copied()
-                .filter(|&(x, y)| !keep || clean(x, y))
-                .collect();
-            let pp: Vec<_> = p
-                .iter()
-                .copied()
-                .filter(|&(x, y)| !keep || clean(x, y))
-                .collect();
+        let everywhere = |_: f64, _: f64| true;
+        let areas: [&dyn Fn(f64, f64) -> bool; 3] = [&everywhere, &clean, &analyzed];
+        for (slot, keep) in slots.into_iter().zip(areas) {
+            let tt: Vec<_> = t.iter().copied().filter(|&(x, y)| keep(x, y)).collect();
+            let pp: Vec<_> = p.iter().copied().filter(|&(x, y)| keep(x, y)).collect();
             let (tp, fp, fn_, sq, matched) = match_points(&pp, &tt, radius);
             let sq_x: f64 = matched
                 .iter()
@@ -439,8 +496,10 @@ fn eval_one(
             match slot {
                 0 => tally.vs1 = c,
                 1 => tally.vs1_clean = c,
-                2 => tally.vs2 = c,
-                _ => tally.vs2_clean = c,
+                2 => tally.vs1_analyzed = c,
+                3 => tally.vs2 = c,
+                4 => tally.vs2_clean = c,
+                _ => tally.vs2_analyzed = c,
             }
         }
     }
@@ -626,7 +685,7 @@ pub fn summary_table(r: &EvalReport) -> String {
             .fold(f64::INFINITY, f64::min);
         format!(
             "{name:<22} {:>4} | atoms P {:.4} R {:.4} RMSE {:5.2} pm (x {:.2} y {:.2}, registered {:.2}) | VS1 F1 {:.3} | VS2 F1 {:.3} | \
-             VS1c {:.3} VS2c {:.3} | poly acc {:.3} (min class {:.3}) clean {:.3} | C MAE {:.2} Å IoU {:.2} | {:.0} ms\n",
+             VS1c {:.3} VS2c {:.3} | VS1a {:.3} VS2a {:.3} | poly acc {:.3} (min class {:.3}) clean {:.3} | C MAE {:.2} Å IoU {:.2} | {:.0} ms\n",
             sc.images,
             sc.atoms.precision,
             sc.atoms.recall,
@@ -638,6 +697,8 @@ pub fn summary_table(r: &EvalReport) -> String {
             sc.vs2.f1,
             sc.vs1_clean.f1,
             sc.vs2_clean.f1,
+            sc.vs1_analyzed.f1,
+            sc.vs2_analyzed.f1,
             sc.polymorph_pixel_accuracy,
             if poly_min.is_finite() { poly_min } else { f64::NAN },
             sc.polymorph_pixel_accuracy_clean,
@@ -647,6 +708,14 @@ pub fn summary_table(r: &EvalReport) -> String {
         )
     };
     s.push_str(&line("overall", &r.overall));
+    s.push_str(&format!(
+        "atom RMSE by true column (pm): clean areas {:.2} |",
+        r.overall.atoms_rmse_clean_pm
+    ));
+    for (site, v) in &r.overall.atoms_rmse_by_site_pm {
+        s.push_str(&format!(" {site} {v:.2}"));
+    }
+    s.push('\n');
     for (k, v) in &r.by_dose {
         s.push_str(&line(&format!("dose {k}"), v));
     }
