@@ -62,6 +62,8 @@ def headline(r):
             rows.append((f"polymorph pixel accuracy {k}", v, "≥ 0.97", v >= 0.97))
     rows.append(("carbon thickness MAE (Å)", o["carbon_mae_a"], "", True))
     rows.append(("carbon mask IoU (≥ 3 Å)", o["carbon_iou"], "", True))
+    if "kept_fraction" in o:
+        rows.append(("share of the material area kept for counting", o["kept_fraction"], "", True))
     out = ["| metric | held-out | target | |", "|---|---|---|---|"]
     for name, v, t, ok in rows:
         out.append(f"| {name} | {v:.4f} | {t} | {mark(ok) if t else ''} |")
@@ -69,14 +71,14 @@ def headline(r):
 
 
 def breakdown(r, key, label):
-    out = [f"| {label} | images | atom P | atom R | RMSE pm | VS1 F1 | VS2 F1 | VS1 F1 clean | VS2 F1 clean | VS1 F1 kept | VS2 F1 kept | polymorph acc | polymorph acc clean | carbon MAE Å |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [f"| {label} | images | atom P | atom R | RMSE pm | VS1 F1 | VS2 F1 | VS1 F1 clean | VS2 F1 clean | VS1 F1 kept | VS2 F1 kept | polymorph acc | polymorph acc clean | carbon MAE Å | kept |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for k, s in r[key].items():
         out.append(
             f"| {k} | {s['images']} | {s['atoms']['precision']:.4f} | {s['atoms']['recall']:.4f} | {s['atoms']['rmse_pm']:.2f} | "
             f"{s['vs1']['f1']:.3f} | {s['vs2']['f1']:.3f} | {s['vs1_clean']['f1']:.3f} | {s['vs2_clean']['f1']:.3f} | "
             f"{s.get('vs1_analyzed', {}).get('f1', float('nan')):.3f} | {s.get('vs2_analyzed', {}).get('f1', float('nan')):.3f} | "
-            f"{s['polymorph_pixel_accuracy']:.3f} | {s['polymorph_pixel_accuracy_clean']:.3f} | {s['carbon_mae_a']:.2f} |"
+            f"{s['polymorph_pixel_accuracy']:.3f} | {s['polymorph_pixel_accuracy_clean']:.3f} | {s['carbon_mae_a']:.2f} | {s.get('kept_fraction', float('nan')):.2f} |"
         )
     return "\n".join(out)
 

@@ -216,3 +216,52 @@ def test_train_export_roundtrip(dirs):
     np.testing.assert_allclose(fx[0, 0], normalize(np.load(fixture / "raw.npy")), atol=0)
     for name, b in zip(HEAD_NAMES, sess.run(None, {"input": fx})):
         np.testing.assert_allclose(b, np.load(fixture / f"expected_{name}.npy"), atol=1e-4, rtol=0)
+
+
+def test_carbon_above_film_target_and_head_retraining(dirs):
+    """The film-relative carbon target drops each sample's uniform film, and
+    carbon_head.py retrains only the carbon head (here as a branch) into a
+    checkpoint that exports with `above_film` on the card."""
+    base, train, val = dirs
+    films = base / "films"
+    make_dataset(films, 6, 64, 2000, [4, 2])
+    for prefix in ("shard-00000", "shard-00001"):
+        carbon = np.load(films / f"{prefix}.carbon.npy")
+        lines = [json.loads(l) for l in open(films / f"{prefix}.meta.jsonl")]
+        for i, m in enumerate(lines):
+            film = 0.5 * (i + 1)
+            m["params"]["carbon"] = {"film_thickness_angstrom": film}
+            carbon[i] += film  # the film lies everywhere, the 5 Å patches on top of it
+        np.save(films / f"{prefix}.carbon.npy", carbon)
+        with open(films / f"{prefix}.meta.jsonl", "w") as f:
+            f.writelines(json.dumps(m) + "\n" for m in lines)
+
+    total = StemDataset([films], ["carbon"], crop=64, train=False)
+    above = StemDataset([films], ["carbon"], crop=64, train=False, carbon_above_film=True)
+    for i in range(len(above)):
+        t, a = total[i]["carbon"], above[i]["carbon"]
+        assert t.min() > 0  # the film everywhere
+        assert a.min() == 0 and torch.allclose(a.max(), torch.tensor(0.5))  # 5 Å patches / 10 Å scale
+
+    runs = base / "carbon_run"
+    run("train.py", "--data", train, "--heads", ",".join(HEAD_NAMES), "--width", 4, "--depth", 2,
+        "--kernel", 3, "--crop", 64, "--batch", 2, "--steps", 1, "--device", "cpu", "--threads", 1,
+        "--workers", 0, "--out", runs, "--seed", 1, "--eval-every", 1, "--log-every", 1)
+    head_run = base / "carbon_head"
+    run("carbon_head.py", "--ckpt", runs / "best.pt", "--data", films, "--val-data", films, "--branch", 4,
+        "--steps", 2, "--batch", 2, "--crop", 64, "--val-crop", 64, "--val-batches", 1, "--eval-every", 2,
+        "--threads", 1, "--out", head_run)
+    before = torch.load(runs / "best.pt", map_location="cpu")["model"]
+    ck = torch.load(head_run / "best.pt", map_location="cpu", weights_only=False)
+    assert ck["carbon_target"] == "above film" and ck["model_args"]["branches"] == {"carbon": 4}
+    for k, v in before.items():  # every other weight untouched
+        if not k.startswith("heads.carbon."):
+            assert torch.equal(v, ck["model"][k]), k
+
+    export = base / "carbon_export"
+    run("export_onnx.py", "--ckpt", head_run / "best.pt", "--out", export, "--tile", 64, "--threads", 1)
+    side = json.loads((export / "model.json").read_text())
+    assert side["heads"]["carbon"]["above_film"] is True
+    assert side["architecture"]["branches"] == {"carbon": 4}
+    assert set(side["onnx_ops"]) <= {"Add", "Concat", "Conv", "ConvTranspose", "MaxPool", "Relu", "Sigmoid",
+                                     "Softmax"}

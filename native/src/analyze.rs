@@ -677,11 +677,8 @@ impl Analyzer {
             });
         timing.insert("maps_ms".to_string(), ms(lap));
 
-        let scale = card
-            .heads
-            .get("carbon")
-            .and_then(|h| h.scale_angstrom)
-            .unwrap_or(10.0);
+        let carbon_card = card.heads.get("carbon");
+        let scale = carbon_card.and_then(|h| h.scale_angstrom).unwrap_or(10.0);
         timing.insert("total".to_string(), ms(t_start));
         let report = Report {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -730,6 +727,7 @@ impl Analyzer {
                 },
                 threshold: options.carbon_threshold,
                 scale_angstrom: scale,
+                above_film: carbon_card.is_some_and(|h| h.above_film),
                 filter_applied: filter,
             },
             summary,

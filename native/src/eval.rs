@@ -145,6 +145,9 @@ pub struct Tally {
     pub carbon_pixels: u64,
     pub carbon_intersection: u64,
     pub carbon_union: u64,
+    /// Truly non-vacuum pixels, and those the tool's carbon map keeps for counting.
+    pub material_pixels: u64,
+    pub kept_pixels: u64,
     pub time_ms: f64,
 }
 
@@ -168,6 +171,8 @@ impl Default for Tally {
             carbon_pixels: 0,
             carbon_intersection: 0,
             carbon_union: 0,
+            material_pixels: 0,
+            kept_pixels: 0,
             time_ms: 0.0,
         }
     }
@@ -200,6 +205,8 @@ impl Tally {
         self.carbon_pixels += o.carbon_pixels;
         self.carbon_intersection += o.carbon_intersection;
         self.carbon_union += o.carbon_union;
+        self.material_pixels += o.material_pixels;
+        self.kept_pixels += o.kept_pixels;
         self.time_ms += o.time_ms;
     }
 
@@ -254,6 +261,7 @@ impl Tally {
             } else {
                 self.carbon_intersection as f64 / self.carbon_union as f64
             },
+            kept_fraction: self.kept_pixels as f64 / self.material_pixels.max(1) as f64,
             mean_time_ms: self.time_ms / self.images.max(1) as f64,
         }
     }
@@ -286,6 +294,8 @@ pub struct Scores {
     pub polymorph_pixel_accuracy_clean: f64,
     pub carbon_mae_a: f64,
     pub carbon_iou: f64,
+    /// Share of the truly non-vacuum area the tool's carbon map keeps for counting.
+    pub kept_fraction: f64,
     pub mean_time_ms: f64,
 }
 
@@ -406,9 +416,8 @@ fn eval_one(
         .collect();
     let (tp, fp, fn_, sq, matched) = match_points(&p_cols, &t_cols, radius);
     for &(i, j) in &matched {
-        let d2 = ((p_cols[i].0 - t_cols[j].0).powi(2) + (p_cols[i].1 - t_cols[j].1).powi(2))
-            * px
-            * px;
+        let d2 =
+            ((p_cols[i].0 - t_cols[j].0).powi(2) + (p_cols[i].1 - t_cols[j].1).powi(2)) * px * px;
         let site = t_kept[j].site.clone().unwrap_or_else(|| "?".into());
         let e = tally.atoms_by_site.entry(site).or_default();
         e.0 += d2;
@@ -506,22 +515,38 @@ fn eval_one(
 
     let scale = analysis.report.carbon.scale_angstrom;
     let thr = analysis.report.carbon.threshold;
+    // A head that estimates the carbon above the uniform film is scored against that.
+    let film = if analysis.report.carbon.above_film {
+        truth
+            .params
+            .pointer("/carbon/film_thickness_angstrom")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0)
+    } else {
+        0.0
+    };
     let pixels = true_classes
         .iter()
         .zip(&analysis.polymorph_map)
         .zip(carbon.data.iter().zip(&analysis.carbon_map));
     for ((&t, &p), (&tc, &pc)) in pixels {
         let (t, p) = (t as usize, p as usize);
-        let (tc, pc_raw) = (tc as f64, pc as f64);
+        let total = tc as f64;
+        let (tc, pc_raw) = ((total - film).max(0.0), pc as f64);
         let pc = pc_raw * scale;
         tally.carbon_abs_err_sum_a += (pc - tc.min(scale)).abs();
         tally.carbon_pixels += 1;
-        let (td, pd) = (tc >= CARBON_TRUTH_THRESHOLD_A, pc_raw >= thr);
-        tally.carbon_intersection += (td && pd) as u64;
-        tally.carbon_union += (td || pd) as u64;
+        let pd = pc_raw >= thr;
+        let scored_dirty = tc >= CARBON_TRUTH_THRESHOLD_A;
+        tally.carbon_intersection += (scored_dirty && pd) as u64;
+        tally.carbon_union += (scored_dirty || pd) as u64;
+        // "Clean" for polymorph scoring stays the whole thickness, as for vacancies.
+        let td = total >= CARBON_TRUTH_THRESHOLD_A;
         if t == 0 || t >= POLYMORPH_CLASSES.len() {
             continue;
         }
+        tally.material_pixels += 1;
+        tally.kept_pixels += (!filtered || !pd) as u64;
         let p = p.min(POLYMORPH_CLASSES.len() - 1);
         tally.confusion[t][p] += 1;
         if !td {
@@ -685,7 +710,7 @@ pub fn summary_table(r: &EvalReport) -> String {
             .fold(f64::INFINITY, f64::min);
         format!(
             "{name:<22} {:>4} | atoms P {:.4} R {:.4} RMSE {:5.2} pm (x {:.2} y {:.2}, registered {:.2}) | VS1 F1 {:.3} | VS2 F1 {:.3} | \
-             VS1c {:.3} VS2c {:.3} | VS1a {:.3} VS2a {:.3} | poly acc {:.3} (min class {:.3}) clean {:.3} | C MAE {:.2} Å IoU {:.2} | {:.0} ms\n",
+             VS1c {:.3} VS2c {:.3} | VS1a {:.3} VS2a {:.3} | poly acc {:.3} (min class {:.3}) clean {:.3} | C MAE {:.2} Å IoU {:.2} kept {:.2} | {:.0} ms\n",
             sc.images,
             sc.atoms.precision,
             sc.atoms.recall,
@@ -704,6 +729,7 @@ pub fn summary_table(r: &EvalReport) -> String {
             sc.polymorph_pixel_accuracy_clean,
             sc.carbon_mae_a,
             sc.carbon_iou,
+            sc.kept_fraction,
             sc.mean_time_ms
         )
     };

@@ -36,6 +36,10 @@ pub struct HeadCard {
     pub activation: String,
     #[serde(default)]
     pub scale_angstrom: Option<f64>,
+    /// The carbon head estimates the carbon above a uniform film (patches), not the
+    /// whole thickness.
+    #[serde(default)]
+    pub above_film: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,20 +57,29 @@ pub struct Normalization {
 }
 
 impl ModelCard {
-    /// Depth of the U-Net: tiles must be multiples of 2^depth.
+    /// Tiles must be multiples of 2^depth for the U-Net's poolings to line up, and of
+    /// 2^(depth + 3) when a head reads the features through its own three-level branch.
     pub fn multiple(&self) -> usize {
         let depth = self
             .architecture
             .get("depth")
             .and_then(|d| d.as_u64())
             .unwrap_or(4);
-        1 << depth
+        let branched = self
+            .architecture
+            .get("branches")
+            .and_then(|b| b.as_object())
+            .is_some_and(|b| !b.is_empty());
+        1 << (depth + if branched { BRANCH_LEVELS } else { 0 })
     }
 
     pub fn channels(&self, head: &str) -> usize {
         self.heads.get(head).map_or(0, |h| h.channels.len())
     }
 }
+
+/// Pooling levels of a head branch (`scripts/train/model.py`, `Branch`).
+const BRANCH_LEVELS: u64 = 3;
 
 type Plan = Arc<TypedRunnableModel>;
 

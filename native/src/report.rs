@@ -92,6 +92,9 @@ pub struct CarbonSummary {
     /// Threshold on the carbon map (0..1; × scale = Å of carbon).
     pub threshold: f64,
     pub scale_angstrom: f64,
+    /// The map is the carbon above a uniform thin film (patches), as the model estimates it.
+    #[serde(default)]
+    pub above_film: bool,
     pub filter_applied: bool,
 }
 

@@ -310,3 +310,43 @@ fn line_correction_removes_scan_jitter() {
     assert!(x1 < 0.4 * x0, "x RMSE {x0} → {x1}");
     assert!(y1 < y0, "y RMSE {y0} → {y1}");
 }
+
+/// `stemsight eval` end to end on freshly simulated held-out folders: the scores are
+/// those of a working pipeline, and every breakdown is consistent with the whole.
+#[test]
+fn eval_scores_simulated_folders() {
+    use stemsight::dataset::{write_testset, DatasetConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("heldout");
+    let cfg: DatasetConfig = serde_json::from_str(
+        r#"{"size": 160, "pixel_size_angstrom": [0.1, 0.14], "dose_e_per_angstrom2": [2.5e5, 2.5e5],
+            "polymorph_weights": {"2H-1L": 1}, "vs1_fraction": [0.04, 0.04], "vs2_fraction": [0.02, 0.02],
+            "carbon": [0.0, 0.6], "carbon_free_probability": 0.5, "scan_noise": [0.0, 0.2]}"#,
+    )
+    .unwrap();
+    write_testset(&cfg, 3, 424242, Some(24.0), &dir, |_| {}).unwrap();
+    let report =
+        stemsight::eval::evaluate(analyzer(), &dir, &Options::default(), &|_, _| {}).unwrap();
+    let o = &report.overall;
+    assert_eq!(o.images, 3);
+    assert!(
+        o.atoms.recall > 0.98 && o.atoms.precision > 0.98,
+        "{:?}",
+        o.atoms
+    );
+    assert!(o.atoms.rmse_pm < 8.0, "RMSE {}", o.atoms.rmse_pm);
+    // Per-site RMSE: 2H-1L has Mo and S2 columns, and the two average to the whole.
+    let sites = &o.atoms_rmse_by_site_pm;
+    assert!(
+        sites.contains_key("Mo") && sites.contains_key("S2"),
+        "{sites:?}"
+    );
+    let (lo, hi) = sites
+        .values()
+        .fold((f64::MAX, 0f64), |(l, h), &v| (l.min(v), h.max(v)));
+    assert!(lo <= o.atoms.rmse_pm + 1e-9 && o.atoms.rmse_pm <= hi + 1e-9);
+    assert!((0.0..=1.0).contains(&o.kept_fraction));
+    // The kept area is a subset: it cannot hold more true vacancies than the whole image.
+    assert!(o.vs1_analyzed.n_true <= o.vs1.n_true && o.vs2_analyzed.n_true <= o.vs2.n_true);
+    assert!(o.vs1.n_true > 0 && o.vs1.f1 > 0.5, "{:?}", o.vs1);
+}

@@ -7,6 +7,7 @@ crops read only the bytes they need.
 """
 
 import json
+import re
 import os
 
 import numpy as np
@@ -107,6 +108,28 @@ def carbon_target(thickness):
 # Dataset
 
 
+_FILM = re.compile(rb'"film_thickness_angstrom":\s*([-0-9.eE+]+)')
+
+
+def carbon_films(dirs, shards):
+    """Uniform carbon film (Å) of every sample, films[dir][shard][k], from the meta lines.
+
+    The simulator lays a 0-4 Å film under every contaminated sample. So little carbon
+    is invisible under shot noise (≈ 1 % of a Mo column per Å²), and as part of the
+    target it only teaches the head to answer ~3 Å everywhere; above the film, the
+    target is the patches, which are what spoil vacancy and polymorph calls.
+    """
+    films = []
+    for d, prefixes in zip(dirs, shards):
+        per_dir = []
+        for p in prefixes:
+            with open(os.path.join(d, f"{p}.meta.jsonl"), "rb") as f:
+                per_dir.append(np.array([float(m.group(1)) if (m := _FILM.search(line)) else 0.0
+                                         for line in f], np.float32))
+        films.append(per_dir)
+    return films
+
+
 def read_manifest(d):
     with open(os.path.join(d, "manifest.json")) as f:
         m = json.load(f)
@@ -135,8 +158,11 @@ class StemDataset(Dataset):
     centred square that is a multiple of `multiple`.
     """
 
-    def __init__(self, dirs, heads, crop=None, train=True, intensity=True, multiple=1, floor_clip=0.0):
+    def __init__(self, dirs, heads, crop=None, train=True, intensity=True, multiple=1, floor_clip=0.0,
+                 carbon_above_film=False):
         self.dirs = [os.fspath(d) for d in dirs]
+        # Carbon target above each sample's uniform film (see carbon_films).
+        self.carbon_above_film = carbon_above_film
         self.heads = list(heads)
         self.train = train
         self.intensity = intensity
@@ -169,6 +195,7 @@ class StemDataset(Dataset):
                 for si, p in enumerate(prefixes):
                     self.meta_offsets[di, si] = _line_offsets(self._path(di, si, "meta.jsonl"))
         self._arrays = {}
+        self.films = carbon_films(self.dirs, self.shards) if carbon_above_film else None
 
     def __getstate__(self):
         # Memory maps are reopened in each DataLoader worker instead of pickled.
@@ -222,7 +249,10 @@ class StemDataset(Dataset):
             if head == "atoms":
                 out[head] = self._atom_target(i, r0, c0)
             elif head == "carbon":
-                out[head] = carbon_target(np.asarray(self._array(di, si, "carbon")[j][sl]))[None]
+                t = np.asarray(self._array(di, si, "carbon")[j][sl])
+                if self.films is not None:
+                    t = t - self.films[di][si][j]
+                out[head] = carbon_target(t)[None]
             else:
                 out[head] = np.asarray(self._array(di, si, _ARRAY_OF_HEAD[head])[j][sl]).astype(np.int64)
 

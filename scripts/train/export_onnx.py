@@ -35,6 +35,11 @@ from losses import finite_or_none
 from model import ResUNet, activate, config_from_dict, count_params
 
 OPSET = 17
+CARBON_ABOVE_FILM_TARGET = (
+    f"clip((thickness_A - film_A) / {CARBON_SCALE_A}, 0, 1): carbon above the sample's uniform 0-4 A film "
+    "(patches: train.py --carbon-above-film), loss = BCE on the soft target; "
+    f"output * {CARBON_SCALE_A} = patch thickness in A (saturates at {CARBON_SCALE_A} A)"
+)
 TOLERANCE = 1e-4
 
 
@@ -246,6 +251,8 @@ def main(argv=None):
 
     digest = sha256(path)
     cfg = ck.get("config", {})
+    # train.py --carbon-above-film (or carbon_head.py): the head estimates the carbon above the film.
+    above_film = ck.get("carbon_target") == "above film"
     sidecar = {
         "name": args.name,
         "format": "onnx",
@@ -266,8 +273,8 @@ def main(argv=None):
                 "index": i,
                 "channels": list(HEADS[n].channels),
                 "activation": HEADS[n].activation,
-                "target": HEADS[n].target,
-                **({"scale_angstrom": CARBON_SCALE_A} if n == "carbon" else {}),
+                "target": CARBON_ABOVE_FILM_TARGET if n == "carbon" and above_film else HEADS[n].target,
+                **({"scale_angstrom": CARBON_SCALE_A, "above_film": above_film} if n == "carbon" else {}),
             }
             for i, n in enumerate(names)
         },

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from data import NORMALIZATION, StemDataset, read_manifest
 from heads import parse_heads
 from losses import HeadLosses, Metrics, metric_names
-from model import ResUNet, ResUNetConfig, config_to_dict, count_params, seed_paper_config
+from model import ResUNet, ResUNetConfig, config_from_dict, config_to_dict, count_params, seed_paper_config
 
 
 def parse_args(argv=None):
@@ -51,6 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--no-intensity-aug", action="store_true")
     p.add_argument("--floor-clip", type=float, default=0.0,
                    help="probability of subtracting a random low percentile and clipping at 0 (background-corrected frames)")
+    p.add_argument("--carbon-above-film", action="store_true",
+                   help="carbon target = thickness above each sample's uniform film (patches; data.carbon_films)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--workers", type=int, default=4)
     # optimisation
@@ -145,14 +147,14 @@ def main(argv=None):
     ckpt_path, best_path = os.path.join(args.out, "ckpt.pt"), os.path.join(args.out, "best.pt")
     if args.resume:
         ck = torch.load(ckpt_path, map_location=device)
-        if ck["model_args"] != config_to_dict(cfg):
+        if config_from_dict(ck["model_args"]) != cfg:
             raise ValueError(f"checkpoint model_args {ck['model_args']} differ from the CLI's")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start, best_val, best_metrics = ck["step"], ck["best_val_loss"], ck.get("best_metrics", {})
     elif args.init:
         ck = torch.load(args.init, map_location=device, weights_only=False)
-        if ck["model_args"] != config_to_dict(cfg):
+        if config_from_dict(ck["model_args"]) != cfg:
             raise ValueError(f"--init model_args {ck['model_args']} differ from the CLI's")
         model.load_state_dict(ck["model"])
         print(f"initialized from {args.init} (step {ck['step']})")
@@ -160,6 +162,7 @@ def main(argv=None):
     train_ds = StemDataset(
         args.data, heads, crop=args.crop, train=True,
         intensity=not args.no_intensity_aug, multiple=cfg.multiple, floor_clip=args.floor_clip,
+        carbon_above_film=args.carbon_above_film,
     )
     gen = torch.Generator().manual_seed(args.seed + start)  # a resumed run draws fresh samples
     # RandomSampler refuses 0 samples; with no steps left the loop is cut off below.
@@ -172,12 +175,14 @@ def main(argv=None):
     )
     val_loader = None
     if args.val_data:
-        val_ds = StemDataset(args.val_data, heads, crop=args.val_crop or args.crop, train=False, multiple=cfg.multiple)
+        val_ds = StemDataset(args.val_data, heads, crop=args.val_crop or args.crop, train=False, multiple=cfg.multiple,
+                             carbon_above_film=args.carbon_above_film)
         val_loader = DataLoader(val_ds, batch_size=args.batch, shuffle=False, num_workers=args.workers, pin_memory=pin)
 
     criterion = HeadLosses(vac_w, device)
     meta = {
         "config": vars(args),
+        "carbon_target": "above film" if args.carbon_above_film else "total",
         "train_data": describe(args.data),
         "val_data": describe(args.val_data),
         "normalization": NORMALIZATION,
