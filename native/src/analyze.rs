@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::image::Image;
 use crate::intensity;
 use crate::lattice;
-use crate::localize::{self, ColumnKind, Refinement};
+use crate::localize::{self, ColumnContent, Refinement};
 use crate::neighbors::NeighborGrid;
 use crate::network::Network;
 use crate::normalize::normalize;
@@ -411,20 +411,20 @@ impl Analyzer {
                 // A single-S column of 1T sits 1.82 Å from three Mo columns five times
                 // brighter; their tails bend a one-Gaussian fit more than a centroid
                 // (measured 11–16 pm vs 9–14 pm), so those keep the centroid.
-                let kinds: Vec<ColumnKind> = centroid_pos
+                let contents: Vec<ColumnContent> = centroid_pos
                     .iter()
                     .zip(&peaks)
                     .map(|(&(x, y), p)| match p.channel {
-                        0 => ColumnKind::Metal,
-                        _ if class_at(x, y) == ONE_T_CLASS => ColumnKind::SingleChalcogen,
-                        _ => ColumnKind::Chalcogen,
+                        0 => ColumnContent::Metal,
+                        _ if class_at(x, y) == ONE_T_CLASS => ColumnContent::SingleChalcogen,
+                        _ => ColumnContent::Chalcogen,
                     })
                     .collect();
                 let fitted: Vec<(f64, f64)> = centroid_pos
                     .par_iter()
-                    .zip(&kinds)
-                    .map(|(&(x, y), &kind)| {
-                        if kind == ColumnKind::SingleChalcogen {
+                    .zip(&contents)
+                    .map(|(&(x, y), &content)| {
+                        if content == ColumnContent::SingleChalcogen {
                             (x, y)
                         } else {
                             localize::gaussian_fit(&pixels, w, h, x, y, fit_r, sigma)
@@ -437,14 +437,14 @@ impl Analyzer {
                     let combined = fitted
                         .iter()
                         .zip(&heatmap_pos)
-                        .zip(&kinds)
-                        .map(|((&(ix, iy), &(hx, hy)), &kind)| {
+                        .zip(&contents)
+                        .map(|((&(ix, iy), &(hx, hy)), &content)| {
                             let (cx, cy) = grid.to_canonical(ix, iy);
                             let carbon = bilinear(&carbon_map, gw, gh, cx, cy) as f64;
                             let k = if near_edge((ix, iy)) {
                                 1.0
                             } else {
-                                localize::image_weight(kind, carbon)
+                                localize::image_weight(content, carbon)
                             };
                             (k * ix + (1.0 - k) * hx, k * iy + (1.0 - k) * hy)
                         })

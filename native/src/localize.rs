@@ -26,7 +26,7 @@ pub struct Peak {
 #[serde(rename_all = "lowercase")]
 pub enum Refinement {
     /// The image fit ([`Refinement::Gaussian`]) and the heatmap fit averaged with
-    /// weights by column kind and contamination ([`image_weight`]).
+    /// weights by column content and contamination ([`image_weight`]).
     Combined,
     /// 2D Gaussian fit on the network's heatmap.
     Heatmap,
@@ -54,7 +54,7 @@ impl std::str::FromStr for Refinement {
 
 /// What a column holds, as far as weighing its two position estimates goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnKind {
+pub enum ColumnContent {
     /// Holds a metal atom: bright, its image fit is the sharper estimate.
     Metal,
     /// Chalcogens only (S₂ of 2H/3R): dimmer, bent by its bright neighbours' tails.
@@ -77,11 +77,11 @@ pub const COVERED_CARBON: f64 = 0.5;
 /// pm combined (single S 9.97 → 6.98 pm, S₂ 7.19 → 5.38 pm, Mo 3.93 → 3.90 pm; heavy
 /// carbon 6.78 → 5.43 pm). Weights go linearly from clean to covered
 /// ([`COVERED_CARBON`] and above).
-pub fn image_weight(kind: ColumnKind, carbon: f64) -> f64 {
-    let (clean, covered) = match kind {
-        ColumnKind::Metal => (0.85, 0.85),
-        ColumnKind::Chalcogen => (0.7, 0.2),
-        ColumnKind::SingleChalcogen => (0.4, 0.0),
+pub fn image_weight(content: ColumnContent, carbon: f64) -> f64 {
+    let (clean, covered) = match content {
+        ColumnContent::Metal => (0.85, 0.85),
+        ColumnContent::Chalcogen => (0.7, 0.2),
+        ColumnContent::SingleChalcogen => (0.4, 0.0),
     };
     let t = (carbon / COVERED_CARBON).clamp(0.0, 1.0);
     clean + (covered - clean) * t
@@ -502,14 +502,14 @@ mod tests {
 
     #[test]
     fn image_weight_leans_on_the_heatmap_under_carbon_and_for_dim_columns() {
-        use ColumnKind::*;
-        for kind in [Metal, Chalcogen, SingleChalcogen] {
-            let clean = image_weight(kind, 0.0);
-            let covered = image_weight(kind, COVERED_CARBON);
+        use ColumnContent::*;
+        for content in [Metal, Chalcogen, SingleChalcogen] {
+            let clean = image_weight(content, 0.0);
+            let covered = image_weight(content, COVERED_CARBON);
             assert!((0.0..=1.0).contains(&clean) && covered <= clean);
             // Beyond full cover and below zero (network noise) the weight stays put.
-            assert_eq!(image_weight(kind, 3.0), covered);
-            assert_eq!(image_weight(kind, -0.1), clean);
+            assert_eq!(image_weight(content, 3.0), covered);
+            assert_eq!(image_weight(content, -0.1), clean);
         }
         assert!(image_weight(Metal, 0.0) > image_weight(Chalcogen, 0.0));
         assert!(image_weight(Chalcogen, 0.0) > image_weight(SingleChalcogen, 0.0));

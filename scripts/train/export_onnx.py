@@ -37,7 +37,7 @@ from model import ResUNet, activate, config_from_dict, count_params
 OPSET = 17
 CARBON_ABOVE_FILM_TARGET = (
     f"clip((thickness_A - film_A) / {CARBON_SCALE_A}, 0, 1): carbon above the sample's uniform 0-4 A film "
-    "(patches: train.py --carbon-above-film), loss = BCE on the soft target; "
+    "(patches; carbon_head.py or train.py --carbon-above-film), loss = BCE on the soft target; "
     f"output * {CARBON_SCALE_A} = patch thickness in A (saturates at {CARBON_SCALE_A} A)"
 )
 TOLERANCE = 1e-4
