@@ -1,6 +1,7 @@
 //! Reading and writing images and arrays: calibrated TIFF, viewable PNG, numpy `.npy`;
-//! reading microscope images (`read`).
+//! reading microscope images (`read`, Velox EMD in `emd`).
 
+pub mod emd;
 pub mod npy;
 pub mod png;
 pub mod read;

@@ -1,4 +1,5 @@
-//! Reading microscope images: TIFF (8/16/32-bit integer or float, stacks) and PNG.
+//! Reading microscope images: TIFF (8/16/32-bit integer or float, stacks), PNG and Velox
+//! EMD (`emd`).
 //!
 //! Calibration is read from the ImageJ description (`unit=nm`, with the pixel
 //! size in XResolution as pixels per unit) or from the TIFF resolution tags
@@ -22,7 +23,7 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
-/// Reads a TIFF or PNG file into one `Image` per frame.
+/// Reads a TIFF, PNG or Velox EMD file into one `Image` per frame.
 pub fn read_image(path: &Path) -> Result<Loaded> {
     let ext = path
         .extension()
@@ -32,9 +33,10 @@ pub fn read_image(path: &Path) -> Result<Loaded> {
     let loaded = match ext.as_str() {
         "tif" | "tiff" => read_tiff(path),
         "png" => read_png(path),
+        "emd" => super::emd::read_emd(path),
         _ => Err(Error::new(
             ErrorKind::Unsupported,
-            format!("unsupported file type '.{ext}' (use TIFF or PNG)"),
+            format!("unsupported file type '.{ext}' (use TIFF, PNG or Velox EMD)"),
         )),
     }
     .map_err(|e| {
