@@ -384,7 +384,16 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
             }
             Err(e) => {
                 failed += 1;
-                bar.suspend(|| eprintln!("stemsight: {}: {e:#}", path.display()));
+                // Most errors name their file already; name it once.
+                let msg = format!("{e:#}");
+                let name = path.display().to_string();
+                bar.suspend(|| {
+                    if msg.starts_with(&name) {
+                        eprintln!("stemsight: {msg}")
+                    } else {
+                        eprintln!("stemsight: {name}: {msg}")
+                    }
+                });
             }
         }
         bar.set_position(k as u64 + 1);

@@ -21,7 +21,7 @@ pub fn read_emd(path: &Path) -> Result<Loaded> {
         .and_then(|g| g.groups())
         .map_err(|e| {
             bad(format!(
-                "no /Data/Image group: not a Velox EMD image file ({e})"
+                "cannot read /Data/Image: not a Velox EMD image file, or a truncated one ({e})"
             ))
         })?;
     if images.is_empty() {
@@ -224,6 +224,18 @@ mod tests {
         std::fs::write(&p, b"not an hdf5 file at all").unwrap();
         let e = crate::io::read::read_image(&p).unwrap_err();
         assert!(e.to_string().contains("HDF5"), "{e}");
+        // A truncated or scrambled Velox file is an error with a message, never a panic.
+        let whole = std::fs::read(data("tests/data/velox_two_detectors.emd")).unwrap();
+        for cut in [600, 4000, 8000, whole.len() - 100] {
+            std::fs::write(&p, &whole[..cut]).unwrap();
+            assert!(crate::io::read::read_image(&p).is_err(), "cut at {cut}");
+        }
+        let mut scrambled = whole.clone();
+        for i in (700..scrambled.len()).step_by(37) {
+            scrambled[i] ^= 0x5a;
+        }
+        std::fs::write(&p, &scrambled).unwrap();
+        let _ = crate::io::read::read_image(&p);
     }
 
     #[test]
