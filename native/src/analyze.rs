@@ -385,7 +385,7 @@ impl Analyzer {
                     return grid.to_input(p.x, p.y);
                 }
                 let map = atoms_head.channel(p.channel, plane);
-                let (x, y) = localize::fit_spot(
+                let (x, y) = localize::gaussian_fit(
                     map,
                     gw,
                     gh,
@@ -393,8 +393,7 @@ impl Analyzer {
                     p.y,
                     HEATMAP_WINDOW_A / card.pixel_size_angstrom,
                     HEATMAP_SIGMA_A / card.pixel_size_angstrom,
-                )
-                .map_or((p.x, p.y), |s| (s.x, s.y));
+                );
                 grid.to_input(x, y)
             })
             .collect();

@@ -372,12 +372,13 @@ fn eval_one(
     if (pw, ph) != (w, h) || (carbon.width, carbon.height) != (w, h) || image.width != w {
         return Err(Error::decode(dir, "image, truth and maps differ in size"));
     }
-    let carbon_at = |x: f64, y: f64| -> f32 {
+    // The pixel a point falls on, for reading per-pixel maps at it.
+    let pixel = |x: f64, y: f64| -> usize {
         let c = (x.round().max(0.0) as usize).min(w - 1);
         let r = (y.round().max(0.0) as usize).min(h - 1);
-        carbon.data[r * w + c]
+        r * w + c
     };
-    let clean = |x: f64, y: f64| (carbon_at(x, y) as f64) < CARBON_TRUTH_THRESHOLD_A;
+    let clean = |x: f64, y: f64| (carbon.data[pixel(x, y)] as f64) < CARBON_TRUTH_THRESHOLD_A;
 
     // Points within half a match radius of the border are left out on both sides:
     // a column cut by the edge is neither a fair miss nor a fair hit.
@@ -465,9 +466,7 @@ fn eval_one(
     // The area the report counts in: where the tool's own carbon map is below threshold.
     let filtered = options.carbon_filter && options.tasks.carbon;
     let analyzed = |x: f64, y: f64| {
-        let c = (x.round().max(0.0) as usize).min(w - 1);
-        let r = (y.round().max(0.0) as usize).min(h - 1);
-        !filtered || (analysis.carbon_map[r * w + c] as f64) < analysis.report.carbon.threshold
+        !filtered || (analysis.carbon_map[pixel(x, y)] as f64) < analysis.report.carbon.threshold
     };
     for (kind, slots) in [("VS1", [0, 1, 2]), ("VS2", [3, 4, 5])] {
         let t: Vec<(f64, f64)> = truth

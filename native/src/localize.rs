@@ -3,10 +3,11 @@
 //! The heatmaps (metal-containing columns, chalcogen-only columns) are Gaussian
 //! bumps of height ≈ 1 at each column. A peak is a local maximum above
 //! `threshold` in a disk of radius `min_separation`; across the two channels the
-//! stronger of two peaks closer than `min_separation` wins. Sub-pixel position:
-//! either a log-parabola through the 3 × 3 neighbourhood of the heatmap (exact
-//! for a Gaussian) or an iterated, background-subtracted centroid on the input
-//! image; `stemsight eval` reports the RMSE of both.
+//! stronger of two peaks closer than `min_separation` wins, at a log-parabola's
+//! sub-pixel position. Refined positions: a 2D Gaussian fit on the heatmap bump, an
+//! iterated background-subtracted centroid or a 2D Gaussian fit on the input image,
+//! or the image and heatmap fits combined ([`image_weight`]); `stemsight eval`
+//! reports the RMSE of the chosen one and its fallback.
 
 use crate::neighbors::NeighborGrid;
 use rayon::prelude::*;
@@ -252,16 +253,6 @@ pub fn centroid(
     (cx, cy)
 }
 
-/// A fitted column: centre (image px), peak height above the background, width (px).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Spot {
-    pub x: f64,
-    pub y: f64,
-    pub amplitude: f64,
-    pub sigma: f64,
-    pub background: f64,
-}
-
 /// Least-squares fit of `a·exp(−|r − r₀|² / 2σ²) + b` to the pixels within
 /// `radius` of (x, y), by Levenberg–Marquardt from that start; returns r₀.
 ///
@@ -279,19 +270,6 @@ pub fn gaussian_fit(
     radius: f64,
     sigma0: f64,
 ) -> (f64, f64) {
-    fit_spot(image, width, height, x, y, radius, sigma0).map_or((x, y), |s| (s.x, s.y))
-}
-
-/// [`gaussian_fit`] with every parameter returned, `None` where the start would be kept.
-pub fn fit_spot(
-    image: &[f32],
-    width: usize,
-    height: usize,
-    x: f64,
-    y: f64,
-    radius: f64,
-    sigma0: f64,
-) -> Option<Spot> {
     const N: usize = 5;
     // Coordinates relative to the start keep the normal equations well conditioned.
     let pts: Vec<(f64, f64, f64)> = disk_pixels(image, width, height, x, y, radius)
@@ -299,12 +277,12 @@ pub fn fit_spot(
         .map(|(px, py, v)| (px - x, py - y, v as f64))
         .collect();
     if pts.len() < 2 * N {
-        return None;
+        return (x, y);
     }
     let lo = pts.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
     let hi = pts.iter().map(|p| p.2).fold(f64::NEG_INFINITY, f64::max);
     if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
-        return None;
+        return (x, y);
     }
     // amplitude, x0, y0, sigma, background (relative coordinates).
     let mut p = [hi - lo, 0.0, 0.0, sigma0, lo];
@@ -394,13 +372,11 @@ pub fn fit_spot(
         }
     }
     let shift = p[1].hypot(p[2]);
-    (shift.is_finite() && shift <= 0.5 * radius).then_some(Spot {
-        x: x + p[1],
-        y: y + p[2],
-        amplitude: p[0],
-        sigma: p[3],
-        background: p[4],
-    })
+    if shift.is_finite() && shift <= 0.5 * radius {
+        (x + p[1], y + p[2])
+    } else {
+        (x, y)
+    }
 }
 
 /// Levenberg–Marquardt iterations at most; fits converge in a handful.
