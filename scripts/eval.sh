@@ -6,10 +6,10 @@
 #      position RMSE of the localizer is seen apart from scan jitter, which no single frame undoes
 #   4. chemistry set: the paper-like set with WS2, MoSe2 and WSe2 as well (seed 930000)
 # Seeds 900000+ are never used for training (1000+) or validation (500000+).
-# Usage: bash scripts/eval.sh [N_PAPER] [N_CURVES] [N_OTHER]   (defaults 150, 120 and 30)
+# Usage: bash scripts/eval.sh [N_PAPER] [N_CURVES] [N_OTHER]   (defaults 400, 120 and 30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n_paper=${1:-150}
+n_paper=${1:-400}
 n_curves=${2:-120}
 n_other=${3:-30}
 cargo build --release --quiet

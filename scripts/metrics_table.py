@@ -64,9 +64,30 @@ def headline(r):
     rows.append(("carbon mask IoU (≥ 3 Å)", o["carbon_iou"], "", True))
     if "kept_fraction" in o:
         rows.append(("share of the material area kept for counting", o["kept_fraction"], "", True))
-    out = ["| metric | held-out | target | |", "|---|---|---|---|"]
+    # 95 % intervals over images (bootstrap in `stemsight eval`), where the eval has them.
+    iv = r.get("interval95", {})
+    keys = {
+        "atom columns: precision": "atoms_precision",
+        "atom columns: recall": "atoms_recall",
+        f"atom position RMSE (pm), {ref}": "atoms_rmse_pm",
+        "VS1 F1 (all areas)": "vs1_f1",
+        "VS2 F1 (all areas)": "vs2_f1",
+        "VS1 F1 (true carbon < 3 Å)": "vs1c_f1",
+        "VS2 F1 (true carbon < 3 Å)": "vs2c_f1",
+        "VS1 F1 (area the tool's carbon map keeps)": "vs1a_f1",
+        "VS2 F1 (area the tool's carbon map keeps)": "vs2a_f1",
+    }
+    if iv:
+        out = ["| metric | held-out | 95 % interval | target | |", "|---|---|---|---|---|"]
+    else:
+        out = ["| metric | held-out | target | |", "|---|---|---|---|"]
     for name, v, t, ok in rows:
-        out.append(f"| {name} | {v:.4f} | {t} | {mark(ok) if t else ''} |")
+        if iv:
+            lo_hi = iv.get(keys.get(name, ""))
+            cell = f"{lo_hi[0]:.4f}–{lo_hi[1]:.4f}" if lo_hi else ""
+            out.append(f"| {name} | {v:.4f} | {cell} | {t} | {mark(ok) if t else ''} |")
+        else:
+            out.append(f"| {name} | {v:.4f} | {t} | {mark(ok) if t else ''} |")
     return "\n".join(out)
 
 

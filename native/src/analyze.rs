@@ -185,6 +185,10 @@ pub struct Analysis {
     pub carbon_map: Vec<f32>,
     /// Each atom's position by the other sub-pixel refinement (for `stemsight eval`).
     pub alt_positions: Vec<(f64, f64)>,
+    /// Vacancies found within `EDGE_MARGIN_A` of the border, which the report leaves
+    /// out. `stemsight eval` still matches them: a vacancy just inside the band whose
+    /// found position falls just outside it is a boundary effect, not a miss.
+    pub edge_vacancies: Vec<Vacancy>,
     pub width: usize,
     pub height: usize,
 }
@@ -563,8 +567,7 @@ impl Analyzer {
             .into_iter()
             .filter(|p| {
                 let (x, y) = grid.to_input(p.x, p.y);
-                interior(x, y)
-                    && !(p.missing == 2 && vacancy::on_metal_site(x, y, &columns, &metal, shell))
+                !(p.missing == 2 && vacancy::on_metal_site(x, y, &columns, &metal, shell))
             })
             .collect();
         let vac_pos: Vec<(f64, f64)> = points.iter().map(|p| grid.to_input(p.x, p.y)).collect();
@@ -589,6 +592,8 @@ impl Analyzer {
                 polymorph: POLYMORPH_CLASSES[class_at(x, y) as usize].to_string(),
             })
             .collect();
+        let (vacancies, edge_vacancies): (Vec<Vacancy>, Vec<Vacancy>) =
+            vacancies.into_iter().partition(|v| interior(v.x, v.y));
 
         // Areas and fractions on the model grid (each pixel = model_px² Å²).
         let px_nm2 = (card.pixel_size_angstrom / 10.0).powi(2);
@@ -755,6 +760,11 @@ impl Analyzer {
             carbon_map: carbon_out,
             alt_positions: if options.tasks.atoms {
                 alt_positions
+            } else {
+                Vec::new()
+            },
+            edge_vacancies: if options.tasks.vacancies {
+                edge_vacancies
             } else {
                 Vec::new()
             },

@@ -487,3 +487,68 @@ fn other_chemistries_follow_z_contrast_and_their_lattice_constant() {
         assert!((nn - a / 3f64.sqrt()).abs() < 0.01, "{}", chem.name());
     }
 }
+
+/// Holes are vacuum a microscopist would call a hole: every vacuum pixel lies in, or
+/// within 1 Å of, a vacuum disk of nearly `MIN_HOLE_RADIUS_A`. A speck or neck one column wide would
+/// remove a single S₂ column, which looks exactly like a VS2 but was labelled vacuum.
+#[test]
+fn holes_are_wide_not_single_columns() {
+    let px = 0.2;
+    // Slack for the opening grid (0.5 Å) and the pixel grid.
+    let r = (stemsight::sim::regions::MIN_HOLE_RADIUS_A - 0.75) / px;
+    let ri = r.ceil() as isize;
+    let (mut vacuum, mut covered) = (0usize, 0usize);
+    for seed in 0..4 {
+        let req = SimRequest {
+            width: 200,
+            height: 200,
+            pixel_size_angstrom: px,
+            hole_fraction: 0.25,
+            ..Default::default()
+        };
+        let s = simulate(&req, 40 + seed).unwrap();
+        let (w, h) = (s.image.width as isize, s.image.height as isize);
+        let vac = |x: isize, y: isize| {
+            x >= 0 && y >= 0 && x < w && y < h && s.polymorph_map[(y * w + x) as usize] == 0
+        };
+        let in_disk = |dx: isize, dy: isize| (dx * dx + dy * dy) as f64 <= r * r;
+        // Centres of vacuum disks of radius r, then every pixel such a disk covers.
+        let centre: Vec<bool> = (0..w * h)
+            .map(|k| {
+                let (x, y) = (k % w, k / w);
+                (-ri..=ri).all(|dy| (-ri..=ri).all(|dx| !in_disk(dx, dy) || vac(x + dx, y + dy)))
+            })
+            .collect();
+        // Near the border the disk that makes a hole wide may lie outside the image.
+        let m = (2.0 * stemsight::sim::regions::MIN_HOLE_RADIUS_A / px) as isize;
+        for k in 0..w * h {
+            let (x, y) = (k % w, k / w);
+            if !vac(x, y) || x < m || y < m || x >= w - m || y >= h - m {
+                continue;
+            }
+            vacuum += 1;
+            // Within 1 Å of such a disk: the field may draw a corner sharper than it.
+            let reach = r + 1.0 / px;
+            let re = reach.ceil() as isize;
+            let hit = (-re..=re).any(|dy| {
+                (-re..=re).any(|dx| {
+                    let (cx, cy) = (x + dx, y + dy);
+                    ((dx * dx + dy * dy) as f64) <= reach * reach
+                        && cx >= 0
+                        && cy >= 0
+                        && cx < w
+                        && cy < h
+                        && centre[(cy * w + cx) as usize]
+                })
+            });
+            covered += hit as usize;
+        }
+    }
+    let share = covered as f64 / vacuum.max(1) as f64;
+    println!(
+        "vacuum pixels near a {:.2} Å vacuum disk: {covered}/{vacuum} ({share:.4})",
+        r * px
+    );
+    assert!(vacuum > 5000, "too little vacuum to test: {vacuum}");
+    assert_eq!(covered, vacuum, "narrow vacuum");
+}

@@ -12,7 +12,7 @@ pub mod labels;
 pub mod noise;
 pub mod params;
 pub mod probe;
-mod regions;
+pub mod regions;
 mod render;
 pub mod scan;
 pub mod structure;
