@@ -181,16 +181,16 @@ impl Default for Tally {
 }
 
 impl Tally {
-    /// The point counts that get intervals, in `INTERVAL_NAMES` order.
-    fn points(&self) -> [PointCounts; 7] {
+    /// The point counts that get intervals, by the name their interval keys start with.
+    fn points(&self) -> [(&'static str, PointCounts); 7] {
         [
-            self.atoms,
-            self.vs1,
-            self.vs2,
-            self.vs1_clean,
-            self.vs2_clean,
-            self.vs1_analyzed,
-            self.vs2_analyzed,
+            ("atoms", self.atoms),
+            ("vs1", self.vs1),
+            ("vs2", self.vs2),
+            ("vs1c", self.vs1_clean),
+            ("vs2c", self.vs2_clean),
+            ("vs1a", self.vs1_analyzed),
+            ("vs2a", self.vs2_analyzed),
         ]
     }
 
@@ -755,13 +755,10 @@ pub fn evaluate(
 /// Resamples for the score intervals.
 pub const BOOTSTRAP_RESAMPLES: usize = 1000;
 
-/// Names of the point scores that get intervals, in `Tally::points` order.
-const INTERVAL_NAMES: [&str; 7] = ["atoms", "vs1", "vs2", "vs1c", "vs2c", "vs1a", "vs2a"];
-
 /// Percentile intervals (2.5 %, 97.5 %) of F1 for every point class, and of precision,
 /// recall and RMSE for atoms, over `resamples` draws of the images with replacement.
 fn bootstrap(
-    per_image: &[[PointCounts; 7]],
+    per_image: &[[(&'static str, PointCounts); 7]],
     resamples: usize,
     seed: u64,
 ) -> BTreeMap<String, [f64; 2]> {
@@ -773,14 +770,14 @@ fn bootstrap(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut draws: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for _ in 0..resamples {
-        let mut sum = [PointCounts::default(); 7];
+        let mut sum = per_image[0].map(|(name, _)| (name, PointCounts::default()));
         for _ in 0..per_image.len() {
             let t = &per_image[rng.gen_range(0..per_image.len())];
-            for (s, c) in sum.iter_mut().zip(t) {
+            for ((_, s), (_, c)) in sum.iter_mut().zip(t) {
                 s.add(c);
             }
         }
-        for (name, c) in INTERVAL_NAMES.iter().zip(&sum) {
+        for (name, c) in &sum {
             let sc = c.scores();
             draws.entry(format!("{name}_f1")).or_default().push(sc.f1);
             if *name == "atoms" {
