@@ -114,6 +114,14 @@ pub const EDGE_MARGIN_A: f64 = 1.0;
 /// The second-neighbour shell (around a = 3.16–3.29 Å) whose columns tell a metal site
 /// from a chalcogen site (`vacancy::on_metal_site`).
 const SECOND_SHELL_A: (f64, f64) = (2.7, 3.7);
+/// The first-neighbour shell (a/√3 = 1.82–1.90 Å) that `vacancy::ring_contrast` sets
+/// against the second.
+const FIRST_SHELL_A: (f64, f64) = (1.3, 2.4);
+/// How far from 1 a ring contrast (`vacancy::ring_contrast`) must read to name a site.
+/// On 160 2H-1L MoS₂ tuning images (seed 610000) true VS2 read 0.34–1.08 and VS2 calls
+/// on Mo vacancies 1.36–2.07; the atom head's labels had put 7 of those true VS2 (one
+/// low-contrast image, thin carbon) on metal sites.
+const RING_CONTRAST_MARGIN: f64 = 1.15;
 /// Default polymorph smoothing: on 60 tuning images (seed 600000) the worst class went
 /// 0.958 → 0.971 / 0.974 / 0.974 / 0.972 / 0.964 at 1 / 2 / 3 / 4 / 6 Å.
 pub const POLYMORPH_SMOOTHING_A: f64 = 3.0;
@@ -562,12 +570,36 @@ impl Analyzer {
             x >= edge && y >= edge && x <= w as f64 - 1.0 - edge && y <= h as f64 - 1.0 - edge
         };
         let shell = (SECOND_SHELL_A.0 / pixel_size, SECOND_SHELL_A.1 / pixel_size);
+        let first_shell = (FIRST_SHELL_A.0 / pixel_size, FIRST_SHELL_A.1 / pixel_size);
         let columns = NeighborGrid::from_points(positions.iter().copied(), shell.1);
+        let contrast = |p: &vacancy::VacancyPoint| {
+            let (x, y) = grid.to_input(p.x, p.y);
+            vacancy::ring_contrast(x, y, &columns, &intensities, first_shell, shell)
+        };
+        let mut rings: Vec<f64> = points.iter().filter_map(contrast).collect();
+        let chalcogen_ring = vacancy::chalcogen_ring(&mut rings, RING_CONTRAST_MARGIN);
+        // A VS2 call on a metal site is a missing metal. Where the image's vacancy calls
+        // show which way a chalcogen site's ring reads, the call's own ring decides;
+        // otherwise the atom head's labels do, overruled only by a ring that reads
+        // chalcogen the MoS₂ way.
         let points: Vec<_> = points
             .into_iter()
             .filter(|p| {
-                let (x, y) = grid.to_input(p.x, p.y);
-                !(p.missing == 2 && vacancy::on_metal_site(x, y, &columns, &metal, shell))
+                if p.missing != 2 {
+                    return true;
+                }
+                let c = contrast(p);
+                let metal_site = match (chalcogen_ring, c) {
+                    (Some(reference), Some(c)) => {
+                        vacancy::reads_as_metal_site(c, reference, RING_CONTRAST_MARGIN)
+                    }
+                    _ => {
+                        let (x, y) = grid.to_input(p.x, p.y);
+                        vacancy::on_metal_site(x, y, &columns, &metal, shell)
+                            && c.is_none_or(|c| c >= RING_CONTRAST_MARGIN)
+                    }
+                };
+                !metal_site
             })
             .collect();
         let vac_pos: Vec<(f64, f64)> = points.iter().map(|p| grid.to_input(p.x, p.y)).collect();
