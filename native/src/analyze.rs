@@ -122,6 +122,13 @@ const FIRST_SHELL_A: (f64, f64) = (1.3, 2.4);
 /// on Mo vacancies 1.36–2.07; the atom head's labels had put 7 of those true VS2 (one
 /// low-contrast image, thin carbon) on metal sites.
 const RING_CONTRAST_MARGIN: f64 = 1.15;
+/// Columns of each label the swapped-labels check needs.
+const MIN_LABELLED_COLUMNS: usize = 20;
+/// Said when the atom head's metal/chalcogen labels run against what the vacancies show.
+const LABELS_SWAPPED_WARNING: &str = "the columns around the vacancies show the other \
+     sublattice as the brighter one than the atom model's metal labels do (as in MoSe2, \
+     where Se2 outshines Mo): Mo/S2 site labels, S2-site counts and normalized \
+     intensities are likely swapped; vacancy calls are not affected";
 /// Default polymorph smoothing: on 60 tuning images (seed 600000) the worst class went
 /// 0.958 → 0.971 / 0.974 / 0.974 / 0.972 / 0.964 at 1 / 2 / 3 / 4 / 6 Å.
 pub const POLYMORPH_SMOOTHING_A: f64 = 3.0;
@@ -578,6 +585,22 @@ impl Analyzer {
         };
         let mut rings: Vec<f64> = points.iter().filter_map(contrast).collect();
         let chalcogen_ring = vacancy::chalcogen_ring(&mut rings, RING_CONTRAST_MARGIN);
+        if let Some(ring) = chalcogen_ring {
+            let labelled = |want_metal: bool| {
+                let mut v: Vec<f64> = intensities
+                    .iter()
+                    .zip(&metal)
+                    .filter(|(_, &m)| m == want_metal)
+                    .map(|(&i, _)| i)
+                    .collect();
+                (v.len() >= MIN_LABELLED_COLUMNS).then(|| intensity::median(&mut v))
+            };
+            if let (Some(m), Some(c)) = (labelled(true), labelled(false)) {
+                if vacancy::labels_contradict_rings(m / c, ring, RING_CONTRAST_MARGIN) {
+                    warnings.push(LABELS_SWAPPED_WARNING.to_string());
+                }
+            }
+        }
         // A VS2 call on a metal site is a missing metal. Where the image's vacancy calls
         // show which way a chalcogen site's ring reads, the call's own ring decides;
         // otherwise the atom head's labels do, overruled only by a ring that reads

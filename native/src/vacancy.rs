@@ -118,6 +118,23 @@ pub fn reads_as_metal_site(contrast: f64, chalcogen_ring: f64, margin: f64) -> b
     }
 }
 
+/// Whether the atom head's labels run against the vacancy rings: `labelled_ratio` is the
+/// median intensity of metal-labelled over chalcogen-labelled columns, `chalcogen_ring`
+/// how a chalcogen site's ring reads (below 1: the metal is the brighter column). Both
+/// must be clear by `margin`. The head learnt "metal = brighter" from a mostly-MoS₂
+/// training set, so in MoSe₂ it labels Se₂ as metal; this catches that.
+pub fn labels_contradict_rings(labelled_ratio: f64, chalcogen_ring: f64, margin: f64) -> bool {
+    let labels_say_metal_brighter = if labelled_ratio >= margin {
+        true
+    } else if labelled_ratio <= 1.0 / margin {
+        false
+    } else {
+        return false;
+    };
+    let rings_say_metal_brighter = chalcogen_ring < 1.0;
+    labels_say_metal_brighter != rings_say_metal_brighter
+}
+
 /// Vacancy regions of the VS1 and VS2 probability maps (`width × height` each).
 pub fn find_vacancies(
     vs1: &[f32],
@@ -292,6 +309,19 @@ mod tests {
         // Too few calls, or rings that read alike on both sublattices: no reference.
         assert_eq!(chalcogen_ring(&mut [0.6, 0.6], margin), None);
         assert_eq!(chalcogen_ring(&mut [0.95, 1.05, 1.0, 0.98], margin), None);
+    }
+
+    #[test]
+    fn swapped_labels_are_caught() {
+        // MoS₂ read right: metal-labelled columns brighter, chalcogen rings below 1.
+        assert!(!labels_contradict_rings(1.6, 0.6, 1.15));
+        // MoSe₂ with the head's "metal = brighter" habit: labels say metal brighter,
+        // rings say the chalcogen is.
+        assert!(labels_contradict_rings(1.6, 1.7, 1.15));
+        // MoSe₂ read right.
+        assert!(!labels_contradict_rings(0.6, 1.7, 1.15));
+        // Labels that do not separate brightness say nothing.
+        assert!(!labels_contradict_rings(1.05, 1.7, 1.15));
     }
 
     #[test]

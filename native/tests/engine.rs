@@ -356,7 +356,8 @@ fn eval_scores_simulated_folders() {
 /// labels dropped nearly every true VS2 (1 of 89 left on 40 tuning images); the site is
 /// now read from the brightness of the surrounding columns, calibrated on the image's
 /// own vacancy calls. Both compounds, same lattice, same defects: the VS2 must survive in
-/// each, and the Mo vacancies must not be counted as VS2 in either.
+/// each, the Mo vacancies must not be counted as VS2 in either, and the MoSe₂ report must
+/// warn that the head's site labels are swapped.
 #[test]
 fn vs2_survive_whichever_column_is_brighter() {
     use stemsight::sim::Chemistry;
@@ -412,5 +413,13 @@ fn vs2_survive_whichever_column_is_brighter() {
             truth.len()
         );
         assert_eq!(missing_metal, 0, "{chemistry:?}");
+        // The atom head labels MoSe₂'s brighter Se₂ as metal; the report says so.
+        let swapped = a.report.warnings.iter().any(|w| w.contains("swapped"));
+        assert_eq!(
+            swapped,
+            chemistry == Chemistry::MoSe2,
+            "{:?}",
+            a.report.warnings
+        );
     }
 }
