@@ -112,7 +112,7 @@ const COLUMN_SPACING_A: f64 = 1.85;
 /// summary's site counts and analyzed area leave that band out.
 pub const EDGE_MARGIN_A: f64 = 1.0;
 /// The second-neighbour shell (around a = 3.16–3.29 Å) whose columns tell a metal site
-/// from a chalcogen site (`vacancy::on_metal_site`).
+/// from a chalcogen site (`vacancy::on_metal_site`, `vacancy::ring_contrast`).
 const SECOND_SHELL_A: (f64, f64) = (2.7, 3.7);
 /// The first-neighbour shell (a/√3 = 1.82–1.90 Å) that `vacancy::ring_contrast` sets
 /// against the second.
@@ -125,10 +125,10 @@ const RING_CONTRAST_MARGIN: f64 = 1.15;
 /// Columns of each label the swapped-labels check needs.
 const MIN_LABELLED_COLUMNS: usize = 20;
 /// Said when the atom head's metal/chalcogen labels run against what the vacancies show.
-const LABELS_SWAPPED_WARNING: &str = "the columns around the vacancies show the other \
-     sublattice as the brighter one than the atom model's metal labels do (as in MoSe2, \
-     where Se2 outshines Mo): Mo/S2 site labels, S2-site counts and normalized \
-     intensities are likely swapped; vacancy calls are not affected";
+const LABELS_SWAPPED_WARNING: &str = "the atom model's metal/chalcogen labels disagree \
+     with the column brightness around the vacancies (as in MoSe2, where Se2 outshines Mo \
+     and is labelled metal): Mo/S2 site labels, S2-site counts and normalized intensities \
+     are likely swapped; vacancy calls are not affected";
 /// Default polymorph smoothing: on 60 tuning images (seed 600000) the worst class went
 /// 0.958 → 0.971 / 0.974 / 0.974 / 0.972 / 0.964 at 1 / 2 / 3 / 4 / 6 Å.
 pub const POLYMORPH_SMOOTHING_A: f64 = 3.0;
@@ -586,16 +586,11 @@ impl Analyzer {
         let mut rings: Vec<f64> = points.iter().filter_map(contrast).collect();
         let chalcogen_ring = vacancy::chalcogen_ring(&mut rings, RING_CONTRAST_MARGIN);
         if let Some(ring) = chalcogen_ring {
-            let labelled = |want_metal: bool| {
-                let mut v: Vec<f64> = intensities
-                    .iter()
-                    .zip(&metal)
-                    .filter(|(_, &m)| m == want_metal)
-                    .map(|(&i, _)| i)
-                    .collect();
+            let median_of = |refs: &[(f64, f64, f64)]| {
+                let mut v: Vec<f64> = refs.iter().map(|r| r.2).collect();
                 (v.len() >= MIN_LABELLED_COLUMNS).then(|| intensity::median(&mut v))
             };
-            if let (Some(m), Some(c)) = (labelled(true), labelled(false)) {
+            if let (Some(m), Some(c)) = (median_of(&metal_refs), median_of(&chalcogen_refs)) {
                 if vacancy::labels_contradict_rings(m / c, ring, RING_CONTRAST_MARGIN) {
                     warnings.push(LABELS_SWAPPED_WARNING.to_string());
                 }
