@@ -579,11 +579,15 @@ impl Analyzer {
         let shell = (SECOND_SHELL_A.0 / pixel_size, SECOND_SHELL_A.1 / pixel_size);
         let first_shell = (FIRST_SHELL_A.0 / pixel_size, FIRST_SHELL_A.1 / pixel_size);
         let columns = NeighborGrid::from_points(positions.iter().copied(), shell.1);
-        let contrast = |p: &vacancy::VacancyPoint| {
-            let (x, y) = grid.to_input(p.x, p.y);
-            vacancy::ring_contrast(x, y, &columns, &intensities, first_shell, shell)
-        };
-        let mut rings: Vec<f64> = points.iter().filter_map(contrast).collect();
+        // Each call's ring, read once: all of them calibrate, the VS2 ones are judged.
+        let point_rings: Vec<Option<f64>> = points
+            .iter()
+            .map(|p| {
+                let (x, y) = grid.to_input(p.x, p.y);
+                vacancy::ring_contrast(x, y, &columns, &intensities, first_shell, shell)
+            })
+            .collect();
+        let mut rings: Vec<f64> = point_rings.iter().flatten().copied().collect();
         let chalcogen_ring = vacancy::chalcogen_ring(&mut rings, RING_CONTRAST_MARGIN);
         if let Some(ring) = chalcogen_ring {
             let median_of = |refs: &[(f64, f64, f64)]| {
@@ -602,11 +606,11 @@ impl Analyzer {
         // chalcogen the MoS₂ way.
         let points: Vec<_> = points
             .into_iter()
-            .filter(|p| {
+            .zip(point_rings)
+            .filter(|&(p, c)| {
                 if p.missing != 2 {
                     return true;
                 }
-                let c = contrast(p);
                 let metal_site = match (chalcogen_ring, c) {
                     (Some(reference), Some(c)) => {
                         vacancy::reads_as_metal_site(c, reference, RING_CONTRAST_MARGIN)
@@ -619,6 +623,7 @@ impl Analyzer {
                 };
                 !metal_site
             })
+            .map(|(p, _)| p)
             .collect();
         let vac_pos: Vec<(f64, f64)> = points.iter().map(|p| grid.to_input(p.x, p.y)).collect();
         let vac_ref = intensity::local_reference(&vac_pos, &chalcogen_refs, reference_radius);

@@ -220,10 +220,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn tells_metal_sites_from_chalcogen_sites() {
-        // 2H monolayer, a = 31.6 px: Mo on A, S₂ on B = A + (a/2, a/(2√3)).
-        let a = 31.6f64;
+    /// A 2H monolayer, a = 31.6 px: Mo on A around (200, 200), S₂ on B = A + (a/2,
+    /// a/(2√3)); each column with whether it is metal.
+    fn monolayer(a: f64) -> (Vec<(f64, f64)>, Vec<bool>) {
         let (mut pts, mut metal) = (Vec::new(), Vec::new());
         for i in -6i32..6 {
             for j in -6i32..6 {
@@ -237,6 +236,13 @@ mod tests {
                 metal.push(false);
             }
         }
+        (pts, metal)
+    }
+
+    #[test]
+    fn tells_metal_sites_from_chalcogen_sites() {
+        let a = 31.6f64;
+        let (pts, metal) = monolayer(a);
         let mo = pts[0..]
             .iter()
             .zip(&metal)
@@ -257,19 +263,8 @@ mod tests {
     fn ring_contrast_reads_the_site_from_column_brightness() {
         // The same 2H monolayer; Mo columns 1.5× as bright as S₂ (the low end of MoS₂).
         let a = 31.6f64;
-        let (mut pts, mut bright) = (Vec::new(), Vec::new());
-        for i in -6i32..6 {
-            for j in -6i32..6 {
-                let (x, y) = (
-                    200.0 + a * (i as f64 + 0.5 * j as f64),
-                    200.0 + a * 0.866_025 * j as f64,
-                );
-                pts.push((x, y));
-                bright.push(1.5);
-                pts.push((x + a / 2.0, y + a / (2.0 * 3f64.sqrt())));
-                bright.push(1.0);
-            }
-        }
+        let (pts, metal) = monolayer(a);
+        let bright: Vec<f64> = metal.iter().map(|&m| if m { 1.5 } else { 1.0 }).collect();
         let (mo, s2) = (
             (200.0, 200.0),
             (200.0 + a / 2.0, 200.0 + a / (2.0 * 3f64.sqrt())),
