@@ -64,6 +64,11 @@ def headline(r):
     rows.append(("carbon mask IoU (≥ 3 Å)", o["carbon_iou"], "", True))
     if "kept_fraction" in o:
         rows.append(("share of the material area kept for counting", o["kept_fraction"], "", True))
+    if "vs1_density_ratio" in o:
+        # The report's VS per S2 site over the truth's: 1 when the kept area is chosen blind
+        # to the defects.
+        rows.append(("VS1 per S₂ site, report ÷ truth", o["vs1_density_ratio"], "", True))
+        rows.append(("VS2 per S₂ site, report ÷ truth", o["vs2_density_ratio"], "", True))
     # 95 % intervals over images (bootstrap in `stemsight eval`), where the eval has them.
     iv = r.get("interval95", {})
     keys = {

@@ -151,6 +151,9 @@ pub struct Options {
     /// Leave contaminated areas out of the statistics.
     pub carbon_filter: bool,
     pub carbon_threshold: f64,
+    /// The carbon map is averaged over about this many Å (σ) before it is thresholded
+    /// and written (0: pixel by pixel).
+    pub carbon_smoothing_a: f64,
     pub atom_threshold: f32,
     pub vacancy_threshold: f32,
     pub refinement: Refinement,
@@ -168,6 +171,9 @@ pub struct Options {
     /// Polymorph probabilities are averaged over about this many Å before each pixel
     /// takes its most likely class (0: per pixel).
     pub polymorph_smoothing_a: f64,
+    /// Symmetric views of each tile the network sees and whose outputs are averaged
+    /// (1: the tile as it is; up to 8: every flip and transpose).
+    pub views: usize,
 }
 
 impl Default for Options {
@@ -176,6 +182,7 @@ impl Default for Options {
             tasks: Tasks::default(),
             carbon_filter: true,
             carbon_threshold: carbon::DEFAULT_THRESHOLD,
+            carbon_smoothing_a: carbon::DEFAULT_SMOOTHING_A,
             atom_threshold: 0.35,
             vacancy_threshold: 0.5,
             refinement: Refinement::Combined,
@@ -184,6 +191,7 @@ impl Default for Options {
             tile: None,
             line_correction: true,
             polymorph_smoothing_a: POLYMORPH_SMOOTHING_A,
+            views: 1,
         }
     }
 }
@@ -298,6 +306,13 @@ impl Analyzer {
         let input = normalize(&resampled, &card.input.normalization);
         timing.insert("resample_ms".to_string(), ms(lap));
 
+        if !(1..=tiling::MAX_VIEWS).contains(&options.views) {
+            return Err(Error::invalid(format!(
+                "views must be 1 to {}, not {}",
+                tiling::MAX_VIEWS,
+                options.views
+            )));
+        }
         let lap = Instant::now();
         let plan = match options.tile {
             Some(t) if t > 2 * options.halo => {
@@ -323,7 +338,14 @@ impl Analyzer {
         };
         let over_tiles =
             options.parallel_tiles || plan.cores.len() >= 2 * rayon::current_num_threads();
-        let maps = tiling::run_tiled(&self.network, &input, &plan, over_tiles, progress)?;
+        let maps = tiling::run_tiled(
+            &self.network,
+            &input,
+            &plan,
+            over_tiles,
+            options.views,
+            progress,
+        )?;
         timing.insert("inference_ms".to_string(), ms(lap));
 
         let lap = Instant::now();
@@ -343,8 +365,14 @@ impl Analyzer {
             polymorph::smoothed_class_map(&p.data, p.channels, gw, gh, r as usize)
         };
         let carbon_map = head("carbon")?.channel(0, plane).to_vec();
+        let carbon_smooth = carbon::smoothed(
+            &carbon_map,
+            gw,
+            gh,
+            options.carbon_smoothing_a.max(0.0) / card.pixel_size_angstrom,
+        );
         let filter = options.carbon_filter && options.tasks.carbon;
-        let dirty = carbon::mask(&carbon_map, options.carbon_threshold);
+        let dirty = carbon::mask(&carbon_smooth, options.carbon_threshold);
         let is_dirty = |x: f64, y: f64| -> bool {
             let (cx, cy) = grid.to_canonical(x, y);
             let i = nearest(cx, cy, gw, gh);
@@ -731,7 +759,7 @@ impl Analyzer {
                     let k = nearest(cx, cy, gw, gh);
                     class_row[x] = classes[k];
                     prob_row[x] = class_prob[k];
-                    carbon_row[x] = bilinear(&carbon_map, gw, gh, cx, cy);
+                    carbon_row[x] = bilinear(&carbon_smooth, gw, gh, cx, cy);
                 }
             });
         timing.insert("maps_ms".to_string(), ms(lap));
@@ -804,6 +832,8 @@ impl Analyzer {
                 refinement: format!("{:?}", options.refinement).to_lowercase(),
                 line_correction,
                 polymorph_smoothing_angstrom: options.polymorph_smoothing_a.max(0.0),
+                carbon_smoothing_angstrom: options.carbon_smoothing_a.max(0.0),
+                views: options.views,
             },
             warnings,
             timing_ms: timing,

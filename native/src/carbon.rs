@@ -14,7 +14,79 @@
 /// Default contamination threshold on the carbon map (0..1).
 pub const DEFAULT_THRESHOLD: f64 = 0.3;
 
+/// Default averaging of the carbon map before thresholding, in Å (σ); see [`smoothed`].
+pub const DEFAULT_SMOOTHING_A: f64 = 3.0;
+
+/// The carbon map averaged over about `sigma_px` pixels (σ of a near-Gaussian).
+///
+/// The head's raw map is modulated at the lattice scale: it reads higher on a column
+/// than on an empty site. Thresholded pixel by pixel, it therefore flagged the detected
+/// S₂ columns of truly clean areas three times as often as the vacancies among them
+/// (160 2H-1L tuning images, seed 610000: 19 % against 6.5 %), and the reported VS1 and
+/// VS2 per S₂ site came out 26 % and 40 % too high (`stemsight eval`'s density ratio;
+/// 1 % and 4 % too low with the filter off). Carbon patches span nanometres, so
+/// averaging over a unit cell or more makes the decision blind to what sits on the
+/// site: σ = 3 Å gave 1.06 and 1.06 (2 Å: 1.07, 1.07; 5 Å: 1.04, 1.00 with less kept),
+/// and VS1 / VS2 F1 in the kept area 0.976 / 0.985 → 0.989 / 0.988.
+pub fn smoothed(carbon: &[f32], w: usize, h: usize, sigma_px: f64) -> Vec<f32> {
+    let mut a = carbon.to_vec();
+    if sigma_px < 0.5 || w == 0 || h == 0 {
+        return a;
+    }
+    let mut scratch = vec![0f32; a.len()];
+    crate::smooth::three_boxes(
+        &mut a,
+        &mut scratch,
+        w,
+        h,
+        crate::smooth::half_width(sigma_px),
+    );
+    a
+}
+
 /// Contaminated-pixel mask of a carbon map.
 pub fn mask(carbon: &[f32], threshold: f64) -> Vec<bool> {
     carbon.iter().map(|&c| c as f64 >= threshold).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A map around the threshold that reads higher on columns than on empty sites, as
+    /// the head's does: pixel by pixel a column is flagged and the vacancy beside it is
+    /// not; smoothed over a few Å both get the same call.
+    #[test]
+    fn smoothing_makes_the_call_blind_to_what_sits_on_the_site() {
+        let (w, h, pitch) = (120, 120, 16);
+        let site = |x: usize, y: usize| (x % pitch, y % pitch) == (8, 8);
+        let vacancy = (56, 56);
+        let map: Vec<f32> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let on_column = site(x, y) && (x, y) != vacancy;
+                if on_column {
+                    0.36
+                } else {
+                    0.24
+                }
+            })
+            .collect();
+        let raw = mask(&map, DEFAULT_THRESHOLD);
+        let column = 72 * w + 72;
+        let hole = vacancy.1 * w + vacancy.0;
+        assert!(
+            raw[column] && !raw[hole],
+            "raw map decides by the site's content"
+        );
+        // 0.2 Å/px model grid: σ = 3 Å is 15 px.
+        let smooth = smoothed(&map, w, h, DEFAULT_SMOOTHING_A / 0.2);
+        let m = mask(&smooth, DEFAULT_THRESHOLD);
+        assert!(
+            !m[column] && !m[hole],
+            "the lattice averages to 0.245, below 0.3"
+        );
+        assert!((smooth[column] - smooth[hole]).abs() < 0.01);
+        assert_eq!(smoothed(&map, w, h, 0.0), map);
+    }
 }

@@ -9,6 +9,9 @@
 //! - Vacancies are scored over all areas, over truly clean ones (true carbon < 3 Å;
 //!   "VS1c") and over the area the tool itself counts in, where its own carbon map is
 //!   below the threshold ("VS1a": what the report's summary rests on).
+//! - Vacancy density: VS1 and VS2 per 2H-1L S₂ site over the area the report counts in,
+//!   against the truth's over the whole image (ratio 1 = the count is unbiased; a
+//!   carbon filter that looks at what sits on a site moves it).
 //! - Carbon: mean absolute thickness error (Å, truth clipped to the model's
 //!   10 Å scale) and IoU of the contaminated masks.
 //! - Columns within half a match radius of the border are left out on both sides.
@@ -56,6 +59,55 @@ struct TruthPoint {
     site: Option<String>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
+    /// What the column holds without defects ("S2" for a VS1's column).
+    #[serde(default)]
+    nominal_site: Option<String>,
+    #[serde(default)]
+    polymorph: Option<String>,
+}
+
+/// The polymorph that holds the vacancies (SCIENCE.md: VS1/VS2 in 2H monolayers).
+const MONOLAYER: &str = "2H-1L";
+
+/// Vacancies per S₂ site of the monolayer: the report's counts against the truth's over
+/// the image. The report counts in the area its carbon map keeps; if that area were
+/// chosen blind to the defects, its density would estimate the image's.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct DensityCounts {
+    pub report_vs1: u64,
+    pub report_vs2: u64,
+    pub report_sites: u64,
+    pub truth_vs1: u64,
+    pub truth_vs2: u64,
+    pub truth_sites: u64,
+}
+
+impl DensityCounts {
+    fn add(&mut self, o: &DensityCounts) {
+        self.report_vs1 += o.report_vs1;
+        self.report_vs2 += o.report_vs2;
+        self.report_sites += o.report_sites;
+        self.truth_vs1 += o.truth_vs1;
+        self.truth_vs2 += o.truth_vs2;
+        self.truth_sites += o.truth_sites;
+    }
+
+    /// VS1 and VS2 per S₂ site as reported over as true (1 = unbiased).
+    fn ratios(&self) -> (f64, f64) {
+        let per = |n: u64, sites: u64| n as f64 / sites.max(1) as f64;
+        let ratio = |r: u64, t: u64| {
+            let truth = per(t, self.truth_sites);
+            if truth > 0.0 {
+                per(r, self.report_sites) / truth
+            } else {
+                f64::NAN
+            }
+        };
+        (
+            ratio(self.report_vs1, self.truth_vs1),
+            ratio(self.report_vs2, self.truth_vs2),
+        )
+    }
 }
 
 /// Matching counts for one class of points.
@@ -150,6 +202,8 @@ pub struct Tally {
     /// Truly non-vacuum pixels, and those the tool's carbon map keeps for counting.
     pub material_pixels: u64,
     pub kept_pixels: u64,
+    #[serde(default)]
+    pub density: DensityCounts,
     pub time_ms: f64,
 }
 
@@ -175,6 +229,7 @@ impl Default for Tally {
             carbon_union: 0,
             material_pixels: 0,
             kept_pixels: 0,
+            density: DensityCounts::default(),
             time_ms: 0.0,
         }
     }
@@ -222,6 +277,7 @@ impl Tally {
         self.carbon_union += o.carbon_union;
         self.material_pixels += o.material_pixels;
         self.kept_pixels += o.kept_pixels;
+        self.density.add(&o.density);
         self.time_ms += o.time_ms;
     }
 
@@ -244,6 +300,7 @@ impl Tally {
             correct as f64 / total.max(1) as f64
         };
         let atoms = self.atoms.scores();
+        let (vs1_density_ratio, vs2_density_ratio) = self.density.ratios();
         let rmse = |&(sq, n): &(f64, usize)| (sq / n.max(1) as f64).sqrt() * 100.0;
         Scores {
             atoms_rmse_by_site_pm: self
@@ -277,6 +334,8 @@ impl Tally {
                 self.carbon_intersection as f64 / self.carbon_union as f64
             },
             kept_fraction: self.kept_pixels as f64 / self.material_pixels.max(1) as f64,
+            vs1_density_ratio,
+            vs2_density_ratio,
             mean_time_ms: self.time_ms / self.images.max(1) as f64,
         }
     }
@@ -311,6 +370,9 @@ pub struct Scores {
     pub carbon_iou: f64,
     /// Share of the truly non-vacuum area the tool's carbon map keeps for counting.
     pub kept_fraction: f64,
+    /// VS1 and VS2 per 2H-1L S₂ site in the counted area over the truth's (1 = unbiased).
+    pub vs1_density_ratio: f64,
+    pub vs2_density_ratio: f64,
     pub mean_time_ms: f64,
 }
 
@@ -564,6 +626,58 @@ fn eval_one(
         }
     }
 
+    // Vacancy densities in the monolayer, where vacancies live: the report's calls and
+    // chalcogen columns in the area it counts (its summary's rule, restricted to the
+    // columns it places in 2H-1L) against the truth's over the whole image.
+    let report = &analysis.report;
+    let counted_calls = |kind: &str| {
+        report
+            .vacancies
+            .iter()
+            .filter(|v| v.kind == kind && !v.in_contaminated_area)
+            .count() as u64
+    };
+    let counted_columns = report
+        .atoms
+        .iter()
+        .filter(|a| {
+            a.polymorph == MONOLAYER
+                && !a.site.contains("Mo")
+                && !a.in_contaminated_area
+                && inside_vac(a.x, a.y)
+        })
+        .count() as u64;
+    let true_vacancies = |kind: &str| {
+        truth
+            .vacancies
+            .iter()
+            .filter(|v| v.kind.as_deref() == Some(kind) && inside_vac(v.x, v.y))
+            .count() as u64
+    };
+    let true_columns = truth
+        .columns
+        .iter()
+        .filter(|c| {
+            let site = c
+                .nominal_site
+                .as_deref()
+                .or(c.site.as_deref())
+                .unwrap_or("");
+            c.polymorph.as_deref() == Some(MONOLAYER)
+                && !site.contains("Mo")
+                && inside_vac(c.x, c.y)
+        })
+        .count() as u64;
+    // A VS2 leaves no column behind, so its site is added to the columns.
+    tally.density = DensityCounts {
+        report_vs1: counted_calls("VS1"),
+        report_vs2: counted_calls("VS2"),
+        report_sites: counted_columns + counted_calls("VS2"),
+        truth_vs1: true_vacancies("VS1"),
+        truth_vs2: true_vacancies("VS2"),
+        truth_sites: true_columns + true_vacancies("VS2"),
+    };
+
     let scale = analysis.report.carbon.scale_angstrom;
     let thr = analysis.report.carbon.threshold;
     // A head that estimates the carbon above the uniform film is scored against that.
@@ -816,7 +930,7 @@ pub fn summary_table(r: &EvalReport) -> String {
             .fold(f64::INFINITY, f64::min);
         format!(
             "{name:<22} {:>4} | atoms P {:.4} R {:.4} RMSE {:5.2} pm (x {:.2} y {:.2}, registered {:.2}) | VS1 F1 {:.3} | VS2 F1 {:.3} | \
-             VS1c {:.3} VS2c {:.3} | VS1a {:.3} VS2a {:.3} | poly acc {:.3} (min class {:.3}) clean {:.3} | C MAE {:.2} Å IoU {:.2} kept {:.2} | {:.0} ms\n",
+             VS1c {:.3} VS2c {:.3} | VS1a {:.3} VS2a {:.3} | poly acc {:.3} (min class {:.3}) clean {:.3} | C MAE {:.2} Å IoU {:.2} kept {:.2} | per site VS1 ×{:.3} VS2 ×{:.3} | {:.0} ms\n",
             sc.images,
             sc.atoms.precision,
             sc.atoms.recall,
@@ -836,6 +950,8 @@ pub fn summary_table(r: &EvalReport) -> String {
             sc.carbon_mae_a,
             sc.carbon_iou,
             sc.kept_fraction,
+            sc.vs1_density_ratio,
+            sc.vs2_density_ratio,
             sc.mean_time_ms
         )
     };

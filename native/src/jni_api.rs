@@ -249,6 +249,8 @@ struct JavaOptions {
     parallel_tiles: Option<bool>,
     line_correction: Option<bool>,
     polymorph_smoothing_a: Option<f64>,
+    carbon_smoothing_a: Option<f64>,
+    views: Option<usize>,
     /// Recorded in report.image (the engine does not know where the pixels came from).
     image_path: Option<String>,
     pixel_size_source: Option<String>,
@@ -281,6 +283,7 @@ impl JavaOptions {
             tasks,
             carbon_filter: self.carbon_filter.unwrap_or(d.carbon_filter),
             carbon_threshold: self.carbon_threshold.unwrap_or(d.carbon_threshold),
+            carbon_smoothing_a: self.carbon_smoothing_a.unwrap_or(d.carbon_smoothing_a),
             atom_threshold: self.atom_threshold.unwrap_or(d.atom_threshold),
             vacancy_threshold: self.vacancy_threshold.unwrap_or(d.vacancy_threshold),
             refinement,
@@ -291,6 +294,7 @@ impl JavaOptions {
             polymorph_smoothing_a: self
                 .polymorph_smoothing_a
                 .unwrap_or(d.polymorph_smoothing_a),
+            views: self.views.unwrap_or(d.views),
         })
     }
 }

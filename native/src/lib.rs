@@ -45,6 +45,7 @@ pub mod report;
 pub mod resample;
 pub mod scanline;
 pub mod sim;
+pub mod smooth;
 pub mod tiling;
 pub mod vacancy;
 

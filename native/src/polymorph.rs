@@ -8,51 +8,11 @@
 //! 3R-2L — from its intensity relative to its neighbours of the same kind.
 
 use crate::sim::structure::{column_label, Element, Polymorph, Site, POLYMORPH_CLASSES};
+use crate::smooth;
 use std::collections::BTreeMap;
 
 /// Mo atom relative to an S₂ column in HAADF: (42/16)^1.7 / 2 ≈ 2.58 (Z^n, n ≈ 1.7).
 const MO_OVER_S2: f64 = 2.58;
-
-/// Running mean of half-width `r` along each row of a `w × h` plane, edges clamped.
-fn box_rows(src: &[f32], w: usize, r: usize, out: &mut [f32]) {
-    use rayon::prelude::*;
-    let n = (2 * r + 1) as f64;
-    out.par_chunks_mut(w)
-        .zip(src.par_chunks(w))
-        .for_each(|(o, row)| {
-            let at = |k: isize| row[k.clamp(0, w as isize - 1) as usize] as f64;
-            let r = r as isize;
-            let mut acc: f64 = (-r..=r).map(at).sum();
-            for (k, v) in o.iter_mut().enumerate() {
-                *v = (acc / n) as f32;
-                let k = k as isize;
-                acc += at(k + r + 1) - at(k - r);
-            }
-        });
-}
-
-/// Running mean of half-width `r` down each column, edges clamped; a row of sums moves
-/// down the plane so memory is read in order.
-fn box_columns(src: &[f32], w: usize, h: usize, r: usize, out: &mut [f32]) {
-    let n = (2 * r + 1) as f64;
-    let row = |k: isize| &src[k.clamp(0, h as isize - 1) as usize * w..][..w];
-    let r = r as isize;
-    let mut acc = vec![0f64; w];
-    for k in -r..=r {
-        for (a, &v) in acc.iter_mut().zip(row(k)) {
-            *a += v as f64;
-        }
-    }
-    for y in 0..h {
-        for (o, a) in out[y * w..(y + 1) * w].iter_mut().zip(&acc) {
-            *o = (*a / n) as f32;
-        }
-        let (add, sub) = (row(y as isize + r + 1), row(y as isize - r));
-        for ((a, &p), &m) in acc.iter_mut().zip(add).zip(sub) {
-            *a += p as f64 - m as f64;
-        }
-    }
-}
 
 /// Like [`class_map`], with each class's probability first averaged over about
 /// `radius` pixels (three box passes per axis, close to a Gaussian of σ ≈ radius).
@@ -69,17 +29,14 @@ pub fn smoothed_class_map(
     if radius == 0 || w == 0 || h == 0 {
         return class_map(probs, classes, plane);
     }
-    let r = ((radius as f64) * 0.9).round().max(1.0) as usize;
+    let r = smooth::half_width(radius as f64 * 0.9);
     let mut cls = vec![0u8; plane];
     let mut conf = vec![f32::NEG_INFINITY; plane];
     // One channel at a time: two scratch planes instead of a smoothed copy of all.
     let (mut a, mut b) = (vec![0f32; plane], vec![0f32; plane]);
     for c in 0..classes {
         a.copy_from_slice(&probs[c * plane..(c + 1) * plane]);
-        for _ in 0..3 {
-            box_rows(&a, w, r, &mut b);
-            box_columns(&b, w, h, r, &mut a);
-        }
+        smooth::three_boxes(&mut a, &mut b, w, h, r);
         for i in 0..plane {
             if a[i] > conf[i] {
                 conf[i] = a[i];

@@ -141,6 +141,16 @@ pub struct Settings {
     /// Å over which polymorph probabilities were averaged before the per-pixel class.
     #[serde(default)]
     pub polymorph_smoothing_angstrom: f64,
+    /// Å (σ) over which the carbon map was averaged before thresholding.
+    #[serde(default)]
+    pub carbon_smoothing_angstrom: f64,
+    /// Symmetric views of each tile whose network outputs were averaged.
+    #[serde(default = "one")]
+    pub views: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 fn csv_escape(s: &str) -> String {

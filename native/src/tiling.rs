@@ -164,6 +164,7 @@ pub fn run_tiled(
     image: &[f32],
     plan: &TilePlan,
     parallel: bool,
+    views: usize,
     progress: &(dyn Fn(usize, usize) -> bool + Sync),
 ) -> Result<Maps> {
     let (w, h) = (plan.width, plan.height);
@@ -196,13 +197,25 @@ pub fn run_tiled(
     let core = plan.core();
     let mut done = 0;
     for chunk in plan.cores.chunks(batch) {
-        let run = |&c: &(usize, usize)| net.run(t, plan.window(image, c)).map(|o| (c, o));
+        let run = |&c: &(usize, usize)| {
+            let window = plan.window(image, c);
+            let outs = (0..views)
+                .map(|k| net.run(t, dihedral(&window, t, k)))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((c, average_views(outs, t)))
+        };
         let outs: Vec<_> = if gpu {
-            let windows = chunk.par_iter().map(|&c| plan.window(image, c)).collect();
+            let windows = chunk
+                .par_iter()
+                .flat_map_iter(|&c| {
+                    let window = plan.window(image, c);
+                    (0..views).map(move |k| dihedral(&window, t, k))
+                })
+                .collect();
+            let mut ran = net.run_batch(t, windows)?.into_iter();
             chunk
                 .iter()
-                .copied()
-                .zip(net.run_batch(t, windows)?)
+                .map(|&c| (c, average_views(ran.by_ref().take(views).collect(), t)))
                 .collect()
         } else if parallel {
             chunk.par_iter().map(run).collect::<Result<_>>()?
@@ -234,6 +247,64 @@ pub fn run_tiled(
         height: h,
         heads,
     })
+}
+
+/// Most views of a tile: the eight symmetries of the square.
+pub const MAX_VIEWS: usize = 8;
+
+/// The four rotations first, then the four mirrors, so that fewer views still
+/// spread over the square's symmetries.
+const VIEW_ORDER: [usize; MAX_VIEWS] = [0, 5, 3, 6, 1, 2, 4, 7];
+
+/// Source index of each pixel of view `k` of a `t × t` tile: bit 0 mirrors x, bit 1
+/// mirrors y, bit 2 transposes. The eight views are the square's symmetries, under
+/// which the training data (rot90 and flips) made the network nearly equivariant.
+fn view_source(t: usize, view: usize) -> impl Iterator<Item = usize> {
+    let k = VIEW_ORDER[view % 8];
+    (0..t * t).map(move |i| {
+        let (mut x, mut y) = (i % t, i / t);
+        if k & 4 != 0 {
+            std::mem::swap(&mut x, &mut y);
+        }
+        if k & 1 != 0 {
+            x = t - 1 - x;
+        }
+        if k & 2 != 0 {
+            y = t - 1 - y;
+        }
+        y * t + x
+    })
+}
+
+/// View `k` of a `t × t` tile (see [`view_source`]).
+pub fn dihedral(tile: &[f32], t: usize, k: usize) -> Vec<f32> {
+    if k == 0 {
+        return tile.to_vec();
+    }
+    view_source(t, k).map(|s| tile[s]).collect()
+}
+
+/// Maps each view's outputs back onto the tile and averages them per pixel.
+fn average_views(views: Vec<crate::network::TileOutput>, t: usize) -> crate::network::TileOutput {
+    let n = views.len() as f32;
+    let mut views = views.into_iter().enumerate();
+    let (_, mut sum) = views.next().expect("at least one view");
+    for (k, out) in views {
+        let source: Vec<usize> = view_source(t, k).collect();
+        for (acc, head) in sum.iter_mut().zip(&out) {
+            for (acc_c, head_c) in acc.chunks_mut(t * t).zip(head.chunks(t * t)) {
+                for (i, &s) in source.iter().enumerate() {
+                    acc_c[s] += head_c[i];
+                }
+            }
+        }
+    }
+    if n > 1.0 {
+        for head in &mut sum {
+            head.iter_mut().for_each(|v| *v /= n);
+        }
+    }
+    sum
 }
 
 #[cfg(test)]
@@ -273,6 +344,28 @@ mod tests {
         sizes.extend(fitted_sizes(2048, 2048, 32, 8, MAX_FITTED_TILE));
         let plan = TilePlan::choose(2048, 2048, 32, &sizes).unwrap();
         assert_eq!((plan.tile, plan.cores.len()), (576, 16));
+    }
+
+    #[test]
+    fn every_view_maps_back_onto_the_tile() {
+        let t = 6;
+        let tile: Vec<f32> = (0..t * t).map(|i| i as f32).collect();
+        let views: Vec<Vec<f32>> = (0..MAX_VIEWS).map(|k| dihedral(&tile, t, k)).collect();
+        // Eight different images: every symmetry of the square once.
+        for a in 0..MAX_VIEWS {
+            for b in 0..a {
+                assert_ne!(views[a], views[b], "views {a} and {b} coincide");
+            }
+        }
+        // A network that returns its input (two heads, one with two channels) gives the
+        // tile back on every view, so their average is the tile itself.
+        let outputs = views
+            .iter()
+            .map(|v| vec![v.clone(), [v.clone(), v.clone()].concat()])
+            .collect();
+        let back = average_views(outputs, t);
+        assert_eq!(back[0], tile);
+        assert_eq!(back[1], [tile.clone(), tile.clone()].concat());
     }
 
     #[test]

@@ -66,6 +66,10 @@ struct EngineArgs {
     /// Carbon-map level (0..1, × 10 Å) from which an area counts as contaminated.
     #[arg(long, default_value_t = stemsight::carbon::DEFAULT_THRESHOLD)]
     carbon_threshold: f64,
+    /// Average the carbon map over about this many Å (σ) before thresholding, so that the
+    /// decision does not depend on whether a site holds a column (0: pixel by pixel).
+    #[arg(long, default_value_t = stemsight::carbon::DEFAULT_SMOOTHING_A)]
+    carbon_smoothing: f64,
     /// Sub-pixel refinement of columns: combined (image and heatmap fits, weighted by column kind
     /// and contamination), gaussian (2D fit on the image alone), centroid (on the image) or heatmap.
     #[arg(long, default_value = "combined")]
@@ -78,6 +82,10 @@ struct EngineArgs {
     /// most likely class (0: per pixel).
     #[arg(long, default_value_t = stemsight::analyze::POLYMORPH_SMOOTHING_A)]
     polymorph_smoothing: f64,
+    /// Views of each tile the network sees, averaged: 1 (as it is) up to 8 (every
+    /// rotation and mirror); 8 is about 7× slower and a little more accurate.
+    #[arg(long, default_value_t = 1)]
+    views: usize,
     /// cpu, or cuda (builds with the `cuda` feature; falls back to the CPU with a warning).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -336,6 +344,8 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
         tasks,
         carbon_filter: !e.no_carbon_filter,
         carbon_threshold: e.carbon_threshold,
+        carbon_smoothing_a: e.carbon_smoothing,
+        views: e.views,
         refinement: e
             .refinement
             .parse::<Refinement>()

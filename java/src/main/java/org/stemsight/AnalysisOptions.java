@@ -26,6 +26,19 @@ public final class AnalysisOptions {
         return put("carbon_threshold", number(t));
     }
 
+    /** Å (σ) over which the carbon map is averaged before thresholding (default 3; 0: per pixel). */
+    public AnalysisOptions carbonSmoothing(double angstrom) {
+        return put("carbon_smoothing_a", number(angstrom));
+    }
+
+    /**
+     * Views of each tile the network sees, averaged: 1 (default) up to 8 (every rotation and
+     * mirror; about 7x slower, slightly more accurate).
+     */
+    public AnalysisOptions views(int n) {
+        return put("views", Integer.toString(n));
+    }
+
     public AnalysisOptions atomThreshold(double t) {
         return put("atom_threshold", number(t));
     }

@@ -204,6 +204,11 @@ public class AnalyzerTest {
         });
         expect("InvalidParameter", new Runnable() {
             public void run() {
+                analyzer.analyze(pixels, width, height, 0.1, new AnalysisOptions().views(9), null);
+            }
+        });
+        expect("InvalidParameter", new Runnable() {
+            public void run() {
                 NativeBridge.analyze(1, pixels, width, height, 0.1, "{\"tasks\": 3}", null, null, null);
             }
         });

@@ -57,5 +57,8 @@ public class JsonTest {
         assertEquals("atoms", m.get("tasks"));
         assertEquals(Boolean.FALSE, m.get("carbon_filter"));
         assertEquals(0.4, (Double) m.get("atom_threshold"), 1e-12);
+        Map<?, ?> v = (Map<?, ?>) Json.parse(new AnalysisOptions().views(8).carbonSmoothing(0).toJson());
+        assertEquals(8.0, ((Number) v.get("views")).doubleValue(), 0.0);
+        assertEquals(0.0, ((Number) v.get("carbon_smoothing_a")).doubleValue(), 0.0);
     }
 }

@@ -82,7 +82,8 @@ final class AnalysisRun {
                 .vacancyThreshold(s.vacancyThreshold)
                 .carbonThreshold(s.carbonThreshold)
                 .carbonFilter(cmd.vacancies() ? s.carbonFilter : true)
-                .refinement(s.refinement);
+                .refinement(s.refinement)
+                .views(s.allViews ? 8 : 1);
         String path = imp.getOriginalFileInfo() != null && imp.getOriginalFileInfo().directory != null
                 ? imp.getOriginalFileInfo().directory + imp.getOriginalFileInfo().fileName
                 : imp.getTitle();

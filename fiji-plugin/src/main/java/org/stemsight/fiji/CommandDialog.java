@@ -42,6 +42,7 @@ final class CommandDialog {
         if (cmd.atoms()) {
             gd.addCheckbox("Intensity_histogram", s.showHistogram);
         }
+        gd.addCheckbox("Average_8_views", s.allViews);
         if (cmd == Command.ALL) {
             gd.addCheckbox("Show_maps", s.showMaps);
         }
@@ -68,6 +69,7 @@ final class CommandDialog {
         if (cmd.atoms()) {
             s.showHistogram = gd.getNextBoolean();
         }
+        s.allViews = gd.getNextBoolean();
         d.showHistogram = cmd.atoms() && s.showHistogram;
         d.showMaps = cmd == Command.ALL ? gd.getNextBoolean() : true;
         if (cmd == Command.ALL) {

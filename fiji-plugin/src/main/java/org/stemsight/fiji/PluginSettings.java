@@ -26,6 +26,8 @@ final class PluginSettings {
     String refinement = REFINEMENTS[0];
     boolean showHistogram = true;
     boolean showMaps = true;
+    /** Average the network over the eight rotations and mirrors of each tile (slower). */
+    boolean allViews = false;
 
     static PluginSettings load() {
         PluginSettings s = new PluginSettings();
@@ -38,6 +40,7 @@ final class PluginSettings {
         s.refinement = Prefs.get(KEY + "refinement", s.refinement);
         s.showHistogram = Prefs.get(KEY + "showHistogram", s.showHistogram);
         s.showMaps = Prefs.get(KEY + "showMaps", s.showMaps);
+        s.allViews = Prefs.get(KEY + "allViews", s.allViews);
         return s;
     }
 
@@ -63,5 +66,6 @@ final class PluginSettings {
         Prefs.set(KEY + "refinement", refinement);
         Prefs.set(KEY + "showHistogram", showHistogram);
         Prefs.set(KEY + "showMaps", showMaps);
+        Prefs.set(KEY + "allViews", allViews);
     }
 }
