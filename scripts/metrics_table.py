@@ -81,6 +81,8 @@ def headline(r):
         "VS2 F1 (true carbon < 3 Å)": "vs2c_f1",
         "VS1 F1 (area the tool's carbon map keeps)": "vs1a_f1",
         "VS2 F1 (area the tool's carbon map keeps)": "vs2a_f1",
+        "VS1 per S₂ site, report ÷ truth": "vs1_density_ratio",
+        "VS2 per S₂ site, report ÷ truth": "vs2_density_ratio",
     }
     if iv:
         out = ["| metric | held-out | 95 % interval | target | |", "|---|---|---|---|---|"]

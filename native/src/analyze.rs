@@ -347,6 +347,7 @@ impl Analyzer {
             progress,
         )?;
         timing.insert("inference_ms".to_string(), ms(lap));
+        drop(input);
 
         let lap = Instant::now();
         let (gw, gh) = (grid.out_width, grid.out_height);
@@ -598,6 +599,9 @@ impl Analyzer {
             options.vacancy_threshold,
             ((0.15 * disk_px).round() as usize).max(3),
         );
+        // Every head has been read: the network's maps (13 planes on the model grid) go
+        // before the maps on the input grid are made, which lowers the peak on big images.
+        drop(maps);
         // A column within EDGE_MARGIN_A of the border is cut by it and looks dimmer than
         // it is: no vacancy is called there.
         let edge = EDGE_MARGIN_A / pixel_size;

@@ -815,7 +815,7 @@ pub fn evaluate(
         match eval_one(analyzer, dir, options) {
             Ok((t, params, px, _)) => {
                 overall.add(&t);
-                per_image.push(t.points());
+                per_image.push((t.points(), t.density));
                 by_dose.entry(dose_bin(&params)).or_default().add(&t);
                 by_carbon.entry(carbon_bin(&params)).or_default().add(&t);
                 by_px.entry(pixel_bin(px)).or_default().add(&t);
@@ -872,7 +872,7 @@ pub const BOOTSTRAP_RESAMPLES: usize = 1000;
 /// Percentile intervals (2.5 %, 97.5 %) of F1 for every point class, and of precision,
 /// recall and RMSE for atoms, over `resamples` draws of the images with replacement.
 fn bootstrap(
-    per_image: &[[(&'static str, PointCounts); 7]],
+    per_image: &[([(&'static str, PointCounts); 7], DensityCounts)],
     resamples: usize,
     seed: u64,
 ) -> BTreeMap<String, [f64; 2]> {
@@ -884,11 +884,21 @@ fn bootstrap(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut draws: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for _ in 0..resamples {
-        let mut sum = per_image[0].map(|(name, _)| (name, PointCounts::default()));
+        let mut sum = per_image[0]
+            .0
+            .map(|(name, _)| (name, PointCounts::default()));
+        let mut density = DensityCounts::default();
         for _ in 0..per_image.len() {
-            let t = &per_image[rng.gen_range(0..per_image.len())];
+            let (t, d) = &per_image[rng.gen_range(0..per_image.len())];
             for ((_, s), (_, c)) in sum.iter_mut().zip(t) {
                 s.add(c);
+            }
+            density.add(d);
+        }
+        let (vs1, vs2) = density.ratios();
+        for (name, r) in [("vs1_density_ratio", vs1), ("vs2_density_ratio", vs2)] {
+            if r.is_finite() {
+                draws.entry(name.into()).or_default().push(r);
             }
         }
         for (name, c) in &sum {
@@ -1013,6 +1023,28 @@ pub fn summary_table(r: &EvalReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn density_ratio_is_one_when_the_counted_area_is_a_fair_sample() {
+        // Half the image counted, holding half the sites and half the vacancies.
+        let fair = DensityCounts {
+            report_vs1: 20,
+            report_vs2: 5,
+            report_sites: 500,
+            truth_vs1: 40,
+            truth_vs2: 10,
+            truth_sites: 1000,
+        };
+        assert_eq!(fair.ratios(), (1.0, 1.0));
+        // A filter that keeps the vacancies but drops a third of their sites.
+        let biased = DensityCounts {
+            report_sites: 333,
+            ..fair
+        };
+        let (vs1, vs2) = biased.ratios();
+        assert!((vs1 - 1.5015).abs() < 1e-3 && (vs2 - 1.5015).abs() < 1e-3);
+        assert!(DensityCounts::default().ratios().0.is_nan());
+    }
 
     #[test]
     fn greedy_matching_is_one_to_one() {
