@@ -23,6 +23,7 @@ pub mod analyze;
 pub mod carbon;
 pub mod dataset;
 pub mod device;
+pub mod distance;
 pub mod error;
 pub mod eval;
 pub mod fft;
