@@ -218,8 +218,9 @@ pub struct Analysis {
     /// Each atom's position by the other sub-pixel refinement (for `stemsight eval`).
     pub alt_positions: Vec<(f64, f64)>,
     /// Vacancies found within `EDGE_MARGIN_A` of the border or `HOLE_MARGIN_A` of
-    /// vacuum, which the report leaves out. `stemsight eval` still matches them: a vacancy just inside the band whose
-    /// found position falls just outside it is a boundary effect, not a miss.
+    /// vacuum, which the report leaves out. `stemsight eval` still matches them: a
+    /// vacancy just inside the band whose found position falls just outside it is a
+    /// boundary effect, not a miss.
     pub edge_vacancies: Vec<Vacancy>,
     /// Per report atom: whether the summary counts it (clean, away from the border and
     /// from holes).
@@ -307,6 +308,13 @@ impl Analyzer {
         let mut timing = BTreeMap::new();
         let mut warnings = Vec::new();
         validate(image, pixel_size)?;
+        if !(1..=tiling::MAX_VIEWS).contains(&options.views) {
+            return Err(Error::invalid(format!(
+                "views must be 1 to {}, not {}",
+                tiling::MAX_VIEWS,
+                options.views
+            )));
+        }
         let (w, h) = (image.width, image.height);
         let pixels = repair(&image.data, &mut warnings)?;
 
@@ -318,13 +326,6 @@ impl Analyzer {
         let input = normalize(&resampled, &card.input.normalization);
         timing.insert("resample_ms".to_string(), ms(lap));
 
-        if !(1..=tiling::MAX_VIEWS).contains(&options.views) {
-            return Err(Error::invalid(format!(
-                "views must be 1 to {}, not {}",
-                tiling::MAX_VIEWS,
-                options.views
-            )));
-        }
         let lap = Instant::now();
         let plan = match options.tile {
             Some(t) if t > 2 * options.halo => {

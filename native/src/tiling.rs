@@ -186,7 +186,8 @@ pub fn run_tiled(
     let total = plan.cores.len();
     let gpu = net.device() == crate::device::Device::Cuda;
     let batch = if gpu {
-        GPU_BATCH
+        // Every view of a tile goes through the GPU in the same batch.
+        (GPU_BATCH / views.max(1)).max(1)
     } else if parallel {
         // One tile per thread in flight: each holds ~0.2 GB of activations at 576².
         rayon::current_num_threads().clamp(1, MAX_PARALLEL_TILES)
@@ -260,7 +261,7 @@ const VIEW_ORDER: [usize; MAX_VIEWS] = [0, 5, 3, 6, 1, 2, 4, 7];
 /// mirrors y, bit 2 transposes. The eight views are the square's symmetries, under
 /// which the training data (rot90 and flips) made the network nearly equivariant.
 fn view_source(t: usize, view: usize) -> impl Iterator<Item = usize> {
-    let k = VIEW_ORDER[view % 8];
+    let k = VIEW_ORDER[view % MAX_VIEWS];
     (0..t * t).map(move |i| {
         let (mut x, mut y) = (i % t, i / t);
         if k & 4 != 0 {
