@@ -935,9 +935,9 @@ fn near_vacuum(classes: &[u8], w: usize, h: usize, margin: f64) -> Vec<bool> {
         return Vec::new();
     }
     let vacuum: Vec<bool> = classes.iter().map(|&c| c == 0).collect();
-    distance::distance_to(&vacuum, w, h)
+    distance::squared_distance(&vacuum, w, h)
         .into_iter()
-        .map(|d| (d as f64) < margin)
+        .map(|d2| d2 < margin * margin)
         .collect()
 }
 

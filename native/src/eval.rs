@@ -583,9 +583,10 @@ fn eval_one(
     // The same for the rims of holes (true vacuum within HOLE_MARGIN_A), where the
     // report calls none either: a missing column there is part of the hole's edge.
     let vacuum: Vec<bool> = true_classes.iter().map(|&c| c == 0).collect();
-    let near_hole: Vec<bool> = crate::distance::distance_to(&vacuum, w, h)
+    let margin = HOLE_MARGIN_A / px;
+    let near_hole: Vec<bool> = crate::distance::squared_distance(&vacuum, w, h)
         .into_iter()
-        .map(|d| (d as f64) * px < HOLE_MARGIN_A)
+        .map(|d2| d2 < margin * margin)
         .collect();
     let inside_vac = |x: f64, y: f64| away_from_border(e, x, y) && !near_hole[pixel(x, y)];
     // The area the report counts in: where the tool's own carbon map is below threshold.
