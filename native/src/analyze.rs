@@ -5,6 +5,7 @@
 //! mapped back to the input grid → intensities measured on the input image →
 //! statistics with contaminated areas excluded.
 
+use crate::calibration;
 use crate::carbon;
 use crate::distance;
 use crate::error::{Error, ErrorKind, Result};
@@ -20,6 +21,7 @@ use crate::report::*;
 use crate::resample::{bilinear, Grid};
 use crate::scanline;
 use crate::sim::structure::POLYMORPH_CLASSES;
+use crate::sim::Chemistry;
 use crate::tiling::{self, TilePlan};
 use crate::vacancy;
 use rayon::prelude::*;
@@ -183,6 +185,9 @@ pub struct Options {
     /// Symmetric views of each tile the network sees and whose outputs are averaged
     /// (1: the tile as it is; up to 8: every flip and transpose).
     pub views: usize,
+    /// The TMD imaged, for the lattice-constant check of the calibration (MoS₂ assumed,
+    /// and said so, when `None`).
+    pub chemistry: Option<Chemistry>,
 }
 
 impl Default for Options {
@@ -201,6 +206,7 @@ impl Default for Options {
             line_correction: true,
             polymorph_smoothing_a: POLYMORPH_SMOOTHING_A,
             views: 1,
+            chemistry: None,
         }
     }
 }
@@ -796,6 +802,10 @@ impl Analyzer {
             });
         timing.insert("maps_ms".to_string(), ms(lap));
 
+        // The calibration checked against the columns' lattice.
+        let lattice = calibration::check(&positions, pixel_size, options.chemistry);
+        warnings.extend(lattice.warning());
+
         let carbon_card = card.heads.get("carbon");
         let scale = carbon_card.and_then(|h| h.scale_angstrom).unwrap_or(10.0);
         timing.insert("total".to_string(), ms(t_start));
@@ -813,7 +823,9 @@ impl Analyzer {
                 pixel_size_source: String::new(),
                 frame: 0,
                 frames: 1,
+                acquisition: Default::default(),
             },
+            lattice,
             atoms: if options.tasks.atoms {
                 atoms
             } else {
@@ -893,6 +905,60 @@ impl Analyzer {
             width: w,
             height: h,
         })
+    }
+}
+
+impl Analyzer {
+    /// Analyzes an image at the pixel size its own lattice gives for `chemistry`: a
+    /// first pixel size from the power spectrum's {100} ring, a first analysis there,
+    /// the lattice fitted to the columns it found, and the analysis run again at the
+    /// pixel size that gives the chemistry's lattice constant. The report's
+    /// `pixel_size_source` is "lattice".
+    pub fn analyze_self_calibrated(
+        &self,
+        image: &Image,
+        chemistry: Chemistry,
+        options: &Options,
+        progress: &(dyn Fn(usize, usize) -> bool + Sync),
+    ) -> Result<Analysis> {
+        let mut ignored = Vec::new();
+        let pixels = repair(&image.data, &mut ignored)?;
+        let spacing_a = chemistry.lattice_a_angstrom() / 3f64.sqrt();
+        let no_lattice = |why: &str| {
+            Error::invalid(format!(
+                "cannot calibrate from the lattice: {why}; pass --pixel-size in Å"
+            ))
+        };
+        let first = calibration::spectral_column_spacing_px(&pixels, image.width, image.height)
+            .ok_or_else(|| no_lattice("no sixfold lattice ring in the power spectrum"))?;
+        let guess = spacing_a / first;
+        if !(PIXEL_SIZE_RANGE.0..=PIXEL_SIZE_RANGE.1).contains(&guess) {
+            return Err(no_lattice(&format!(
+                "the power spectrum implies {guess:.4} Å/px, outside {}–{} Å/px",
+                PIXEL_SIZE_RANGE.0, PIXEL_SIZE_RANGE.1
+            )));
+        }
+        let options = Options {
+            chemistry: Some(chemistry),
+            ..options.clone()
+        };
+        let first_pass = Options {
+            tasks: Tasks {
+                atoms: true,
+                ..options.tasks
+            },
+            ..options.clone()
+        };
+        let pass = self.analyze(image, guess, &first_pass, progress)?;
+        let positions: Vec<(f64, f64)> = pass.report.atoms.iter().map(|a| (a.x, a.y)).collect();
+        let (spacing, _) = calibration::column_spacing_px(&positions, first)
+            .ok_or_else(|| no_lattice("the columns found do not form a lattice"))?;
+        let pixel_size = spacing_a / spacing;
+        let mut analysis = self.analyze(image, pixel_size, &options, progress)?;
+        let r = &mut analysis.report;
+        r.image.pixel_size_source = "lattice".to_string();
+        r.lattice.spectrum_pixel_size_angstrom = Some(guess);
+        Ok(analysis)
     }
 }
 

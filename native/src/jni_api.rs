@@ -17,11 +17,15 @@ use crate::analyze::{Analyzer, Options, Tasks};
 use crate::device::Device;
 use crate::error::{Error, ErrorKind};
 use crate::image::Image;
+use crate::io::read::read_image_with;
+use crate::io::{Acquisition, ReadOptions};
 use crate::localize::Refinement;
+use crate::sim::Chemistry;
 use jni::objects::{
-    AsJArrayRaw, GlobalRef, JByteArray, JClass, JFloatArray, JObject, JString, JThrowable, JValue,
+    AsJArrayRaw, GlobalRef, JByteArray, JClass, JFloatArray, JObject, JObjectArray, JString,
+    JThrowable, JValue,
 };
-use jni::sys::{jdouble, jint, jlong, jstring};
+use jni::sys::{jdouble, jfloatArray, jint, jlong, jstring};
 use jni::JNIEnv;
 use serde::Deserialize;
 use std::any::Any;
@@ -251,11 +255,18 @@ struct JavaOptions {
     polymorph_smoothing_a: Option<f64>,
     carbon_smoothing_a: Option<f64>,
     views: Option<usize>,
+    /// MoS2, WS2, MoSe2 or WSe2: the lattice constant the calibration is checked against.
+    chemistry: Option<String>,
+    /// Measure the pixel size on the image's own lattice (needs `chemistry`); the pixel
+    /// size passed is then ignored.
+    calibrate_from_lattice: Option<bool>,
     /// Recorded in report.image (the engine does not know where the pixels came from).
     image_path: Option<String>,
     pixel_size_source: Option<String>,
     frame: Option<usize>,
     frames: Option<usize>,
+    /// What the file said about the acquisition (as `readImage` returned it).
+    acquisition: Option<Acquisition>,
 }
 
 impl JavaOptions {
@@ -295,7 +306,37 @@ impl JavaOptions {
                 .polymorph_smoothing_a
                 .unwrap_or(d.polymorph_smoothing_a),
             views: self.views.unwrap_or(d.views),
+            chemistry: self.chemistry()?,
         })
+    }
+
+    fn chemistry(&self) -> JResult<Option<Chemistry>> {
+        self.chemistry
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                Chemistry::from_name(c).ok_or_else(|| {
+                    Failure::raise(
+                        "InvalidParameter",
+                        format!("unknown chemistry '{c}' (expected MoS2, WS2, MoSe2 or WSe2)"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// The chemistry to calibrate from, when the pixel size is to be measured on the lattice.
+    fn lattice_calibration(&self) -> JResult<Option<Chemistry>> {
+        if !self.calibrate_from_lattice.unwrap_or(false) {
+            return Ok(None);
+        }
+        match self.chemistry()? {
+            Some(c) => Ok(Some(c)),
+            None => Err(Failure::raise(
+                "InvalidParameter",
+                "calibrating from the lattice needs the chemistry (MoS2, WS2, MoSe2 or WSe2)",
+            )),
+        }
     }
 }
 
@@ -382,6 +423,7 @@ fn run_with_progress(
     analyzer: &Analyzer,
     image: &Image,
     pixel_size: f64,
+    lattice: Option<Chemistry>,
     options: &Options,
     listener: &JObject,
 ) -> JResult<crate::analyze::Analysis> {
@@ -400,8 +442,11 @@ fn run_with_progress(
                     let link = link.lock().unwrap_or_else(|p| p.into_inner());
                     link.0.send((done, total)).is_ok() && link.1.recv().unwrap_or(false)
                 };
-                catch_unwind(AssertUnwindSafe(|| {
-                    analyzer.analyze(image, pixel_size, options, &progress)
+                catch_unwind(AssertUnwindSafe(|| match lattice {
+                    Some(chemistry) => {
+                        analyzer.analyze_self_calibrated(image, chemistry, options, &progress)
+                    }
+                    None => analyzer.analyze(image, pixel_size, options, &progress),
                 }))
             })
             .map_err(|e| Failure::raise("Engine", format!("cannot start worker thread: {e}")))?;
@@ -556,6 +601,7 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_analyze<'local>(
         };
         let java_options = JavaOptions::parse(&json)?;
         let options = java_options.engine_options()?;
+        let lattice = java_options.lattice_calibration()?;
         let data = read_pixels(env, &pixels, width, height)?;
         let n = data.len();
         let poly_len = nullable_len(env, &polymorph_out)?;
@@ -564,14 +610,18 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_analyze<'local>(
         check_out_len(carbon_len, n, "carbonOut")?;
         let image = Image::from_vec(width as usize, height as usize, Some(pixel_size), data);
 
-        let mut analysis =
-            run_with_progress(env, &analyzer, &image, pixel_size, &options, &listener)?;
+        let mut analysis = run_with_progress(
+            env, &analyzer, &image, pixel_size, lattice, &options, &listener,
+        )?;
         let info = &mut analysis.report.image;
         info.path = java_options.image_path.clone().unwrap_or_default();
-        info.pixel_size_source = java_options
-            .pixel_size_source
-            .clone()
-            .unwrap_or_else(|| "argument".to_string());
+        if lattice.is_none() {
+            info.pixel_size_source = java_options
+                .pixel_size_source
+                .clone()
+                .unwrap_or_else(|| "argument".to_string());
+        }
+        info.acquisition = java_options.acquisition.clone().unwrap_or_default();
         info.frame = java_options.frame.unwrap_or(0);
         info.frames = java_options.frames.unwrap_or(1);
 
@@ -579,6 +629,70 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_analyze<'local>(
         let report = serde_json::to_string(&analysis.report)
             .map_err(|e| Failure::raise("Engine", format!("cannot serialize the report: {e}")))?;
         Ok(env.new_string(report)?.into_raw())
+    })
+}
+
+/// `static native float[] readImage(String path, String detector, String[] infoOut)`:
+/// every frame of a microscope file (TIFF, PNG, EMD, DM3/DM4, SER/EMI, MRC) read by the
+/// engine's readers, one after the other (frame k at k × width × height); `infoOut[0]`
+/// receives `{"width","height","frames","pixel_size_angstrom","acquisition","warnings"}`.
+/// `detector` (null or empty: the HAADF) picks one image of a multi-detector file.
+#[no_mangle]
+pub extern "system" fn Java_org_stemsight_NativeBridge_readImage<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    path: JString<'local>,
+    detector: JString<'local>,
+    info_out: JObjectArray<'local>,
+) -> jfloatArray {
+    guarded(&mut env, std::ptr::null_mut(), |env| {
+        let path = java_string(env, &path, "path")?;
+        let detector = if detector.is_null() {
+            None
+        } else {
+            Some(java_string(env, &detector, "detector")?).filter(|d| !d.trim().is_empty())
+        };
+        if info_out.is_null() || env.get_array_length(&info_out)? < 1 {
+            return Err(Failure::raise(
+                "InvalidParameter",
+                "infoOut must be an array of at least one String",
+            ));
+        }
+        let options = ReadOptions {
+            detector,
+            ..ReadOptions::default()
+        };
+        let loaded = read_image_with(std::path::Path::new(&path), &options)?;
+        let first = &loaded.frames[0];
+        let (w, h) = (first.width, first.height);
+        if loaded.frames.iter().any(|f| (f.width, f.height) != (w, h)) {
+            return Err(Failure::raise(
+                "Unsupported",
+                format!("{path}: frames of different sizes cannot form one stack"),
+            ));
+        }
+        let total = w * h * loaded.frames.len();
+        let len = i32::try_from(total).map_err(|_| {
+            Failure::raise(
+                "Unsupported",
+                format!("{path}: {total} pixels are more than one Java array holds"),
+            )
+        })?;
+        let info = serde_json::json!({
+            "width": w,
+            "height": h,
+            "frames": loaded.frames.len(),
+            "pixel_size_angstrom": first.pixel_size_angstrom,
+            "acquisition": loaded.acquisition,
+            "warnings": loaded.warnings,
+        });
+        let text = env.new_string(info.to_string())?;
+        env.set_object_array_element(&info_out, 0, text)?;
+        let out = env.new_float_array(len)?;
+        for (k, f) in loaded.frames.iter().enumerate() {
+            env.set_float_array_region(&out, (k * w * h) as i32, &f.data)?;
+        }
+        Ok(out.into_raw())
     })
 }
 
@@ -607,6 +721,20 @@ mod tests {
             .unwrap()
             .engine_options()
             .is_err());
+        let o =
+            JavaOptions::parse(r#"{"chemistry":"wse2","calibrate_from_lattice":true}"#).unwrap();
+        assert_eq!(o.engine_options().unwrap().chemistry, Some(Chemistry::WSe2));
+        assert_eq!(
+            o.lattice_calibration().ok().flatten(),
+            Some(Chemistry::WSe2)
+        );
+        let o = JavaOptions::parse(r#"{"calibrate_from_lattice":true}"#).unwrap();
+        assert!(o.lattice_calibration().is_err());
+        let o = JavaOptions::parse(r#"{"chemistry":"graphene"}"#).unwrap();
+        assert!(o.engine_options().is_err());
+        let o =
+            JavaOptions::parse(r#"{"acquisition":{"voltage_kv":80.0,"detector":"ADF1"}}"#).unwrap();
+        assert_eq!(o.acquisition.unwrap().voltage_kv, Some(80.0));
     }
 
     #[test]

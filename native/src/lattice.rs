@@ -71,9 +71,19 @@ impl Basis {
     }
 }
 
-/// Indexes `positions` (px) on a triangular lattice whose spacing is near
-/// `expected_spacing` (px, within ±30 %). `None` when too few columns form a lattice.
-pub fn fit(positions: &[(f64, f64)], expected_spacing: f64) -> Option<LatticeFit> {
+/// The lattice the neighbour links agree on: a basis refined on every link (each link
+/// is one exact step of the lattice, so slow distortions over the field do not enter),
+/// the median nearest-neighbour spacing, and the links themselves.
+struct Links {
+    spacing: f64,
+    links: Vec<(usize, usize, (f64, f64))>,
+    basis: Basis,
+}
+
+/// The lattice's basis from the links between neighbouring columns, whose spacing is
+/// near `expected_spacing` (px, within ±30 %). `None` when too few columns have a
+/// neighbour at that distance.
+fn links(positions: &[(f64, f64)], expected_spacing: f64) -> Option<Links> {
     let n = positions.len();
     if n < MIN_PATCH_COLUMNS || expected_spacing.is_nan() || expected_spacing <= 0.0 {
         return None;
@@ -132,14 +142,54 @@ pub fn fit(positions: &[(f64, f64)], expected_spacing: f64) -> Option<LatticeFit
             }
         }
         a[1][0] = a[0][1];
-        let (Some(sx), Some(sy)) = (solve(a, bx), solve(a, by)) else {
-            return None;
-        };
+        let (sx, sy) = (solve(a, bx)?, solve(a, by)?);
         basis = Basis {
             b1: (sx[0], sy[0]),
             b2: (sx[1], sy[1]),
         };
     }
+    Some(Links {
+        spacing,
+        links,
+        basis,
+    })
+}
+
+/// The lattice the neighbour links agree on: basis vectors (px) and how many links
+/// are steps of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkBasis {
+    pub b1: (f64, f64),
+    pub b2: (f64, f64),
+    pub steps: usize,
+}
+
+/// The basis of the lattice the neighbour links of `positions` agree on. Unlike [`fit`]
+/// this needs no crystal to be one affine lattice over the field, so nonlinear drift
+/// over a large frame does not stop it.
+pub fn link_basis(positions: &[(f64, f64)], expected_spacing: f64) -> Option<LinkBasis> {
+    let l = links(positions, expected_spacing)?;
+    let steps = l
+        .links
+        .iter()
+        .filter(|&&(_, _, d)| l.basis.step(d).is_some())
+        .count();
+    Some(LinkBasis {
+        b1: l.basis.b1,
+        b2: l.basis.b2,
+        steps,
+    })
+}
+
+/// Indexes `positions` (px) on a triangular lattice whose spacing is near
+/// `expected_spacing` (px, within ±30 %). `None` when too few columns form a lattice.
+pub fn fit(positions: &[(f64, f64)], expected_spacing: f64) -> Option<LatticeFit> {
+    let n = positions.len();
+    let Links {
+        spacing,
+        links,
+        basis,
+    } = links(positions, expected_spacing)?;
 
     // Integer indices by walking the neighbour graph: each link is one exact step, so
     // slow distortions never accumulate into a wrong index.
@@ -277,6 +327,18 @@ mod tests {
         let pts = lattice(18.2, 0.37, 0.02, 400.0);
         let f = fit(&pts, 18.0).expect("a lattice");
         assert!((f.spacing - 18.2).abs() < 0.5, "spacing {}", f.spacing);
+        // The links' basis has the lattice's cell: the shear (0.02) changes no area.
+        let LinkBasis { b1, b2, steps } = link_basis(&pts, 18.0).unwrap();
+        let area = (b1.0 * b2.1 - b1.1 * b2.0).abs();
+        assert!(
+            (area / (18.2 * 18.2 * 0.866_025) - 1.0).abs() < 1e-5,
+            "area {area}"
+        );
+        assert!(
+            steps > 2 * pts.len(),
+            "{steps} links for {} columns",
+            pts.len()
+        );
         assert_eq!(f.indexed().count(), pts.len());
         let worst = f
             .residual

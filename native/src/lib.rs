@@ -20,6 +20,7 @@
 //! the name says otherwise (`_nm`, `_px`). Images are single-channel `f32`.
 
 pub mod analyze;
+pub mod calibration;
 pub mod carbon;
 pub mod dataset;
 pub mod device;

@@ -2,6 +2,8 @@
 //! Fields beyond the contract are additions (frame, polymorph per point,
 //! histograms, settings, warnings); none of the contract's names change.
 
+pub use crate::calibration::LatticeCheck;
+pub use crate::io::Acquisition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -17,6 +19,9 @@ pub struct Report {
     pub summary: Summary,
     pub intensity_histogram: IntensityHistogram,
     pub settings: Settings,
+    /// The columns' lattice constant and what it says about the calibration.
+    #[serde(default)]
+    pub lattice: LatticeCheck,
     pub warnings: Vec<String>,
     pub timing_ms: BTreeMap<String, f64>,
 }
@@ -33,11 +38,15 @@ pub struct ImageInfo {
     pub width: usize,
     pub height: usize,
     pub pixel_size_angstrom: f64,
-    /// Where the pixel size came from: "argument" or "file".
+    /// Where the pixel size came from: "argument", "file" or "lattice" (measured on the
+    /// image's own columns, `--pixel-size lattice`).
     pub pixel_size_source: String,
     /// Frame index within a stack (0 for single images).
     pub frame: usize,
     pub frames: usize,
+    /// What the file says about the acquisition (null where it says nothing).
+    #[serde(default)]
+    pub acquisition: Acquisition,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -216,14 +225,19 @@ impl Report {
             .map(|(k, f)| format!("{k} {:.1}%", **f * 100.0))
             .collect::<Vec<_>>()
             .join(", ");
+        let lattice = match self.lattice.a_angstrom {
+            Some(a) => format!("lattice a {a:.3} Å"),
+            None => "no lattice".to_string(),
+        };
         format!(
-            "{} ({}x{}, {:.4} Å/px): {} columns ({} Mo, {} S2 sites); VS1 {}, VS2 {} \
-             ({:.4} vacancies per S2 site, {:.3} per nm²); polymorphs: {}; carbon {:.1}% \
+            "{} ({}x{}, {:.4} Å/px from {}; {lattice}): {} columns ({} Mo, {} S2 sites); VS1 {}, \
+             VS2 {} ({:.4} vacancies per S2 site, {:.3} per nm²); polymorphs: {}; carbon {:.1}% \
              ({:.1} nm² analyzed, {:.1} nm² excluded); {:.0} ms",
             self.image.path,
             self.image.width,
             self.image.height,
             self.image.pixel_size_angstrom,
+            self.image.pixel_size_source,
             self.atoms.len(),
             s.n_mo,
             s.n_s2_sites,

@@ -8,6 +8,9 @@
 //   out=FILE          summary CSV (default: FOLDER/stemsight_summary.csv)
 //   pixel_size=A      Å/pixel for images without a calibration (calibrated images use theirs)
 //   command=C         all | atoms | vacancies | polymorph | carbon   (default: all)
+// Formats: TIFF and PNG open in ImageJ; DM3/DM4, SER/EMI, Velox EMD and MRC open through
+// the engine's readers (Plugins > StemSight > Open Microscope File), with the file's
+// calibration and acquisition metadata (a .ser beside its .emi is read once, via the .emi).
 // Stacks: every slice is analyzed (one summary row each). Images that fail are listed in
 // the Log and the macro goes on with the next one.
 
@@ -42,10 +45,18 @@ done = 0; failed = 0;
 for (i = 0; i < files.length; i++) {
     name = files[i];
     lower = toLowerCase(name);
-    if (!(endsWith(lower, ".tif") || endsWith(lower, ".tiff") || endsWith(lower, ".png"))) continue;
+    ext = substring(lower, lastIndexOf(lower, ".") + 1);
+    // (The macro language compares strings only inside conditions.)
+    byImageJ = false; byEngine = false;
+    if (ext == "tif" || ext == "tiff" || ext == "png") byImageJ = true;
+    if (ext == "dm3" || ext == "dm4" || ext == "emd" || ext == "emi" || ext == "mrc" || ext == "ser") byEngine = true;
+    if (!(byImageJ || byEngine)) continue;
+    if (ext == "ser" && hasEmi(folder, name)) continue;
     rowsBefore = summaryRows();
-    open(folder + name);
-    run(cmd, options);
+    imagesBefore = nImages;
+    if (byImageJ) open(folder + name);
+    else run("Open Microscope File...", "path=[" + folder + name + "]");
+    if (nImages > imagesBefore) run(cmd, options);
     run("Close All");
     if (summaryRows() > rowsBefore) {
         done++;
@@ -59,6 +70,15 @@ if (done > 0) {
     print("StemSight batch: " + done + " image(s) analyzed, " + failed + " failed; summary: " + out);
 } else {
     print("StemSight batch: no image analyzed in " + folder + " (" + failed + " failed)");
+}
+
+// Whether a TIA series file `<stem>_N.ser` has its `<stem>.emi` beside it.
+function hasEmi(folder, name) {
+    cut = lastIndexOf(name, "_");
+    if (cut <= 0) return false;
+    stem = substring(name, 0, cut);
+    if (File.exists(folder + stem + ".emi") || File.exists(folder + stem + ".EMI")) return true;
+    return false;
 }
 
 function summaryRows() {

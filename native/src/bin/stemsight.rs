@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use stemsight::analyze::default_models_dir;
 use stemsight::dataset::{write_dataset, write_testset, DatasetConfig};
 use stemsight::eval::{evaluate, summary_table};
-use stemsight::io::read::read_image;
+use stemsight::io::read::read_image_with;
+use stemsight::io::ReadOptions;
 use stemsight::localize::Refinement;
 use stemsight::outputs::write_analysis;
 use stemsight::sim::{simulate, BoundaryShape, Chemistry, Polymorph, SimRequest};
@@ -95,6 +96,10 @@ struct EngineArgs {
     /// Context around each tile centre, in model pixels.
     #[arg(long, default_value_t = 32)]
     halo: usize,
+    /// The TMD imaged: MoS2, WS2, MoSe2 or WSe2. Its lattice constant checks the
+    /// calibration (MoS2 assumed, and said so, when absent).
+    #[arg(long)]
+    chemistry: Option<String>,
     /// Atom heatmap level (0..1) a column peak must reach.
     #[arg(long, default_value_t = 0.35)]
     atom_threshold: f32,
@@ -105,12 +110,17 @@ struct EngineArgs {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// TIFF (8/16/32-bit, stacks) or PNG files.
+    /// TIFF (8/16/32-bit, stacks), PNG, Velox EMD, DM3/DM4, SER/EMI or MRC files.
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// Å per pixel; read from the file's calibration when absent.
+    /// Å per pixel, or `lattice` to measure it on the image's own columns (needs
+    /// --chemistry); read from the file's calibration when absent.
     #[arg(long)]
-    pixel_size: Option<f64>,
+    pixel_size: Option<PixelSize>,
+    /// Which detector's image to read from a multi-detector file (e.g. HAADF, ADF1, DF4;
+    /// default: the HAADF, else the highest-angle annular detector).
+    #[arg(long)]
+    detector: Option<String>,
     /// Comma-separated subset of atoms,vacancies,polymorph,carbon.
     #[arg(long, default_value = "atoms,vacancies,polymorph,carbon")]
     tasks: String,
@@ -121,6 +131,26 @@ struct AnalyzeArgs {
     engine: EngineArgs,
     #[arg(long)]
     out: PathBuf,
+}
+
+/// `--pixel-size`: a number of Å per pixel, or `lattice`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PixelSize {
+    Angstrom(f64),
+    Lattice,
+}
+
+impl std::str::FromStr for PixelSize {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s.eq_ignore_ascii_case("lattice") {
+            return Ok(PixelSize::Lattice);
+        }
+        match s.parse::<f64>() {
+            Ok(v) if v.is_finite() && v > 0.0 => Ok(PixelSize::Angstrom(v)),
+            _ => Err(format!("'{s}' is neither a pixel size in Å nor 'lattice'")),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -227,6 +257,11 @@ fn polymorph(name: &str) -> Result<Polymorph> {
     })
 }
 
+fn chemistry(name: &str) -> Result<Chemistry> {
+    Chemistry::from_name(name)
+        .with_context(|| format!("unknown chemistry '{name}' (expected MoS2, WS2, MoSe2 or WSe2)"))
+}
+
 fn run_simulate(a: SimulateArgs) -> Result<()> {
     let boundary = match a.boundary.as_str() {
         "straight" => BoundaryShape::Straight,
@@ -252,12 +287,7 @@ fn run_simulate(a: SimulateArgs) -> Result<()> {
         carbon: a.carbon,
         scan_noise: a.scan_noise,
         clean: a.clean,
-        chemistry: Chemistry::from_name(&a.chemistry).with_context(|| {
-            format!(
-                "unknown chemistry '{}' (expected MoS2, WS2, MoSe2 or WSe2)",
-                a.chemistry
-            )
-        })?,
+        chemistry: chemistry(&a.chemistry)?,
     };
     let sample = simulate(&req, a.seed)?;
     stemsight::outputs::write_simulation(&a.out, &sample, a.png)?;
@@ -355,6 +385,7 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
         vacancy_threshold: e.vacancy_threshold,
         line_correction: !e.no_line_correction,
         polymorph_smoothing_a: e.polymorph_smoothing,
+        chemistry: e.chemistry.as_deref().map(chemistry).transpose()?,
         ..Options::default()
     };
     Ok((analyzer, options))
@@ -363,6 +394,16 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
 fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     let tasks = Tasks::parse(&a.tasks)?;
     let (analyzer, options) = engine(&a.engine, tasks)?;
+    if a.pixel_size == Some(PixelSize::Lattice) && options.chemistry.is_none() {
+        bail!(
+            "--pixel-size lattice needs --chemistry (MoS2, WS2, MoSe2 or WSe2): their \
+             lattice constants differ by up to 4 %"
+        );
+    }
+    let read = ReadOptions {
+        detector: a.detector.clone(),
+        ..ReadOptions::default()
+    };
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     let bar = progress_bar(a.images.len(), "images");
@@ -377,6 +418,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
         match analyze_file(
             &analyzer,
             &options,
+            &read,
             path,
             a.pixel_size,
             &a.out.join(&stem),
@@ -454,11 +496,13 @@ fn output_names(paths: &[PathBuf]) -> Vec<String> {
 }
 
 /// Analyzes every frame of one file; returns the summary lines to print.
+#[allow(clippy::too_many_arguments)]
 fn analyze_file(
     analyzer: &Analyzer,
     options: &Options,
+    read: &ReadOptions,
     path: &Path,
-    pixel_size: Option<f64>,
+    pixel_size: Option<PixelSize>,
     out: &Path,
     skip_existing: bool,
 ) -> Result<Vec<String>> {
@@ -468,23 +512,40 @@ fn analyze_file(
             path.display()
         )]);
     }
-    let loaded = read_image(path)?;
+    let loaded = read_image_with(path, read)?;
     let n = loaded.frames.len();
     let mut lines = Vec::new();
+    let go_on = &|_, _| true;
     for (f, frame) in loaded.frames.iter().enumerate() {
-        let (px, source) = match (pixel_size, frame.pixel_size_angstrom) {
-            (Some(p), _) => (p, "argument"),
-            (None, Some(p)) => (p, "file"),
+        let mut analysis = match (pixel_size, frame.pixel_size_angstrom) {
+            (Some(PixelSize::Lattice), _) => {
+                let chemistry = options
+                    .chemistry
+                    .context("--pixel-size lattice needs --chemistry")?;
+                analyzer.analyze_self_calibrated(frame, chemistry, options, go_on)?
+            }
+            (Some(PixelSize::Angstrom(p)), _) => {
+                let mut a = analyzer.analyze(frame, p, options, go_on)?;
+                a.report.image.pixel_size_source = "argument".to_string();
+                a
+            }
+            (None, Some(p)) => {
+                let mut a = analyzer.analyze(frame, p, options, go_on)?;
+                a.report.image.pixel_size_source = "file".to_string();
+                a
+            }
             (None, None) => {
-                bail!("no pixel size: the file has no usable calibration; pass --pixel-size in Å")
+                bail!(
+                    "no pixel size: the file has no usable calibration; pass --pixel-size in Å \
+                     (or --pixel-size lattice with --chemistry)"
+                )
             }
         };
-        let mut analysis = analyzer.analyze(frame, px, options, &|_, _| true)?;
         let r = &mut analysis.report;
         r.image.path = path.display().to_string();
-        r.image.pixel_size_source = source.to_string();
         r.image.frame = f;
         r.image.frames = n;
+        r.image.acquisition = loaded.acquisition.clone();
         r.warnings.extend(loaded.warnings.iter().cloned());
         let dir = if n > 1 {
             out.join(format!("frame-{f:04}"))

@@ -2,17 +2,20 @@
 //!
 //! Each image lives in `/Data/Image/<id>/`: `Data` holds the pixels as rows × columns ×
 //! frames, `Metadata` one zero-padded JSON text per frame (bytes × frames) whose
-//! `BinaryResult` names the detector and gives the pixel size with its unit. A file
-//! from a multi-detector acquisition holds several images; the HAADF one is read.
+//! `BinaryResult` names the detector and gives the pixel size with its unit; `Optics`,
+//! `Scan`, `Instrument` and `Detectors` describe the acquisition. A file from a
+//! multi-detector acquisition holds several images; the HAADF one is read unless
+//! `ReadOptions::detector` names another.
 
 use super::read::{unit_to_angstrom, Loaded};
+use super::{pick_detector, Acquisition, ReadOptions};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use hdf5_reader::{Dataset, Datatype, Hdf5File};
 use std::path::Path;
 
-/// Reads the HAADF image of a Velox EMD file (every frame of it).
-pub fn read_emd(path: &Path) -> Result<Loaded> {
+/// Reads the HAADF (or the chosen detector's) image of a Velox EMD file, every frame.
+pub fn read_emd(path: &Path, options: &ReadOptions) -> Result<Loaded> {
     let bad = |what: String| Error::decode(path, what);
     let file =
         Hdf5File::open(path).map_err(|e| bad(format!("not a readable HDF5/EMD file ({e})")))?;
@@ -48,24 +51,21 @@ pub fn read_emd(path: &Path) -> Result<Loaded> {
             .unwrap_or("")
             .to_string()
     };
+    let names: Vec<String> = found.iter().map(|(_, _, m)| detector(m)).collect();
     let mut warnings = Vec::new();
-    let pick = found
-        .iter()
-        .position(|(_, _, m)| detector(m).to_ascii_uppercase().contains("HAADF"))
-        .unwrap_or_else(|| {
-            warnings.push(format!(
-                "no HAADF image in the EMD file; read the first one (detector '{}')",
-                detector(&found[0].2)
-            ));
-            0
-        });
+    let pick = pick_detector(&names, options.detector.as_deref()).map_err(|e| e.with_path(path))?;
+    if options.detector.is_none() && !names[pick].to_ascii_uppercase().contains("HAADF") {
+        warnings.push(format!(
+            "no HAADF image in the EMD file; read the '{}' one",
+            names[pick]
+        ));
+    }
     if found.len() > 1 {
-        let names: Vec<String> = found.iter().map(|(_, _, m)| detector(m)).collect();
         warnings.push(format!(
             "the EMD file holds {} images ({}); read the {} one",
             found.len(),
             names.join(", "),
-            detector(&found[pick].2)
+            names[pick]
         ));
     }
     let (name, data, metadata) = &found[pick];
@@ -79,6 +79,7 @@ pub fn read_emd(path: &Path) -> Result<Loaded> {
             )))
         }
     };
+    options.check_size(w, h, n).map_err(|e| e.with_path(path))?;
     let values = read_as_f32(data).map_err(|e| bad(format!("image {name}: {e}")))?;
     if values.len() != h * w * n {
         return Err(bad(format!(
@@ -93,7 +94,73 @@ pub fn read_emd(path: &Path) -> Result<Loaded> {
             Image::from_vec(w, h, pixel_size, frame)
         })
         .collect();
-    Ok(Loaded { frames, warnings })
+    let mut acquisition = metadata.first().map(acquisition).unwrap_or_default();
+    if found.len() > 1 {
+        acquisition.detectors_in_file = names;
+    }
+    Ok(Loaded {
+        frames,
+        warnings,
+        acquisition,
+    })
+}
+
+/// A metadata number, whether Velox wrote it as a string or a number.
+fn number(meta: &serde_json::Value, pointer: &str) -> Option<f64> {
+    let v = meta.pointer(pointer)?;
+    let x = match v {
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
+        v => v.as_f64()?,
+    };
+    x.is_finite().then_some(x)
+}
+
+/// The acquisition as a frame's metadata records it (SI units in the file).
+fn acquisition(meta: &serde_json::Value) -> Acquisition {
+    let text = |p: &str| {
+        meta.pointer(p)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let detector = text("/BinaryResult/Detector");
+    // The image's detector entry among all the instrument's detectors.
+    let angles = meta
+        .get("Detectors")
+        .and_then(|d| d.as_object())
+        .and_then(|all| {
+            all.values()
+                .find(|d| d.get("DetectorName").and_then(|n| n.as_str()) == detector.as_deref())
+        })
+        .map(|d| {
+            let mrad = |p: &str| number(d, p).filter(|&a| a > 0.0).map(|a| a * 1e3);
+            (
+                mrad("/CollectionAngleRange/begin"),
+                mrad("/CollectionAngleRange/end"),
+            )
+        })
+        .unwrap_or_default();
+    let microscope = match (
+        text("/Instrument/Manufacturer"),
+        text("/Instrument/InstrumentModel"),
+    ) {
+        (Some(m), Some(model)) => Some(format!("{m} {model}")),
+        (m, model) => model.or(m),
+    };
+    Acquisition {
+        voltage_kv: number(meta, "/Optics/AccelerationVoltage").map(|v| v / 1e3),
+        detector,
+        detector_inner_mrad: angles.0,
+        detector_outer_mrad: angles.1,
+        convergence_mrad: number(meta, "/Optics/BeamConvergence")
+            .filter(|&a| a > 0.0)
+            .map(|a| a * 1e3),
+        dwell_time_us: number(meta, "/Scan/DwellTime").map(|t| t * 1e6),
+        magnification: number(meta, "/Optics/NominalMagnification"),
+        microscope,
+        detectors_in_file: Vec::new(),
+    }
 }
 
 /// Every pixel as f32, whatever integer or float type the file stores.
@@ -197,6 +264,25 @@ mod tests {
             "{:?}",
             loaded.warnings
         );
+        assert_eq!(loaded.acquisition.detector.as_deref(), Some("HAADF"));
+        assert_eq!(loaded.acquisition.detectors_in_file, ["DF4", "HAADF"]);
+        // --detector picks the other image: one frame of 7s at 0.2 Å/px.
+        let options = ReadOptions {
+            detector: Some("df4".into()),
+            ..ReadOptions::default()
+        };
+        let path = data("tests/data/velox_two_detectors.emd");
+        let df4 = crate::io::read::read_image_with(&path, &options).unwrap();
+        assert_eq!(df4.frames.len(), 1);
+        assert!(df4.frames[0].data.iter().all(|&v| v == 7.0));
+        assert!((df4.frames[0].pixel_size_angstrom.unwrap() - 0.2).abs() < 1e-9);
+        assert_eq!(df4.acquisition.detector.as_deref(), Some("DF4"));
+        let options = ReadOptions {
+            detector: Some("BF".into()),
+            ..ReadOptions::default()
+        };
+        let e = crate::io::read::read_image_with(&path, &options).unwrap_err();
+        assert!(e.to_string().contains("DF4, HAADF"), "{e}");
     }
 
     #[test]
@@ -209,6 +295,20 @@ mod tests {
         }
         let a = crate::io::read::read_image(&emd).unwrap();
         let b = crate::io::read::read_image(&tif).unwrap();
+        let q = &a.acquisition;
+        assert_eq!(q.voltage_kv, Some(60.0));
+        assert_eq!(q.detector.as_deref(), Some("HAADF"));
+        assert!(
+            (q.detector_inner_mrad.unwrap() - 50.68).abs() < 0.01,
+            "{q:?}"
+        );
+        assert!(
+            (q.detector_outer_mrad.unwrap() - 200.0).abs() < 0.01,
+            "{q:?}"
+        );
+        assert!((q.convergence_mrad.unwrap() - 30.03).abs() < 0.01, "{q:?}");
+        assert!((q.dwell_time_us.unwrap() - 20.0).abs() < 1e-6, "{q:?}");
+        assert_eq!(q.microscope.as_deref(), Some("FEI Company Spectra"));
         assert_eq!(a.frames[0].data, b.frames[0].data);
         let (pa, pb) = (
             a.frames[0].pixel_size_angstrom.unwrap(),

@@ -1,11 +1,13 @@
-//! Reading microscope images: TIFF (8/16/32-bit integer or float, stacks), PNG and Velox
-//! EMD (`emd`).
+//! Reading microscope images: dispatch on the extension to TIFF (8/16/32-bit integer or
+//! float, stacks) and PNG (here), Velox EMD (`emd`), DM3/DM4 (`dm`), SER/EMI (`ser`), MRC
+//! (`mrc`).
 //!
 //! Calibration is read from the ImageJ description (`unit=nm`, with the pixel
 //! size in XResolution as pixels per unit) or from the TIFF resolution tags
 //! with ResolutionUnit = centimetre. Inch resolution is ignored: it is what
 //! uncalibrated files carry by default (72 dpi), never a STEM calibration.
 
+use super::{Acquisition, ReadOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::Image;
 use std::fs::File;
@@ -21,22 +23,50 @@ pub struct Loaded {
     pub frames: Vec<Image>,
     /// Things the user should know (e.g. RGB converted to gray).
     pub warnings: Vec<String>,
+    /// What the file says about the acquisition (empty for TIFF and PNG).
+    pub acquisition: Acquisition,
 }
 
-/// Reads a TIFF, PNG or Velox EMD file into one `Image` per frame.
+impl Loaded {
+    /// Frames without warnings or acquisition metadata.
+    pub fn frames(frames: Vec<Image>) -> Self {
+        Loaded {
+            frames,
+            warnings: Vec::new(),
+            acquisition: Acquisition::default(),
+        }
+    }
+}
+
+/// The extensions `read_image` reads, lower case.
+pub const EXTENSIONS: [&str; 9] = [
+    "tif", "tiff", "png", "emd", "dm3", "dm4", "ser", "emi", "mrc",
+];
+
+/// Reads a file into one `Image` per frame with the default options.
 pub fn read_image(path: &Path) -> Result<Loaded> {
+    read_image_with(path, &ReadOptions::default())
+}
+
+/// Reads a TIFF, PNG, Velox EMD, DM3/DM4, SER/EMI or MRC file into one `Image` per frame.
+pub fn read_image_with(path: &Path, options: &ReadOptions) -> Result<Loaded> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     let loaded = match ext.as_str() {
-        "tif" | "tiff" => read_tiff(path),
-        "png" => read_png(path),
-        "emd" => super::emd::read_emd(path),
+        "tif" | "tiff" => read_tiff(path, options),
+        "png" => read_png(path, options),
+        "emd" => super::emd::read_emd(path, options),
+        "dm3" | "dm4" => super::dm::read_dm(path, options),
+        "ser" | "emi" => super::ser::read_ser(path, options),
+        "mrc" => super::mrc::read_mrc(path, options),
         _ => Err(Error::new(
             ErrorKind::Unsupported,
-            format!("unsupported file type '.{ext}' (use TIFF, PNG or Velox EMD)"),
+            format!(
+                "unsupported file type '.{ext}' (use TIFF, PNG, Velox EMD, DM3/DM4, SER/EMI or MRC)"
+            ),
         )),
     }
     .map_err(|e| {
@@ -59,11 +89,21 @@ fn check_frame(img: &Image) -> Result<()> {
     Ok(())
 }
 
-fn read_tiff(path: &Path) -> Result<Loaded> {
+/// The `tiff` crate's allocation limits, raised only as far as the largest frame the
+/// engine reads (8 bytes a sample for f64, 4 samples for RGBA).
+fn tiff_limits(options: &ReadOptions) -> Limits {
+    let mut limits = Limits::default();
+    let frame_bytes = options.max_frame_pixels.saturating_mul(8 * 4);
+    limits.decoding_buffer_size = limits.decoding_buffer_size.max(frame_bytes);
+    limits.intermediate_buffer_size = limits.intermediate_buffer_size.max(frame_bytes);
+    limits
+}
+
+fn read_tiff(path: &Path, options: &ReadOptions) -> Result<Loaded> {
     let file = File::open(path).map_err(|e| Error::decode(path, e))?;
     let mut dec = Decoder::new(BufReader::new(file))
         .map_err(|e| Error::decode(path, format!("not a readable TIFF ({e})")))?
-        .with_limits(Limits::unlimited());
+        .with_limits(tiff_limits(options));
     let mut frames = Vec::new();
     let mut warnings = Vec::new();
     let mut pixel_size = None;
@@ -71,6 +111,9 @@ fn read_tiff(path: &Path) -> Result<Loaded> {
         let (w, h) = dec
             .dimensions()
             .map_err(|e| Error::decode(path, format!("bad TIFF header ({e})")))?;
+        options
+            .check_size(w as usize, h as usize, frames.len() + 1)
+            .map_err(|e| e.with_path(path))?;
         if frames.is_empty() {
             pixel_size = tiff_pixel_size(&mut dec);
         }
@@ -115,7 +158,11 @@ fn read_tiff(path: &Path) -> Result<Loaded> {
             break;
         }
     }
-    Ok(Loaded { frames, warnings })
+    Ok(Loaded {
+        frames,
+        warnings,
+        acquisition: Acquisition::default(),
+    })
 }
 
 fn to_f32(data: DecodingResult) -> Vec<f32> {
@@ -222,13 +269,23 @@ pub fn unit_to_angstrom(unit: &str) -> Option<f64> {
     }
 }
 
-fn read_png(path: &Path) -> Result<Loaded> {
+fn read_png(path: &Path, options: &ReadOptions) -> Result<Loaded> {
     let file = File::open(path).map_err(|e| Error::decode(path, e))?;
-    let mut decoder = png::Decoder::new(BufReader::new(file));
+    // 4 channels of 16 bits at most per pixel.
+    let limits = png::Limits {
+        bytes: options.max_frame_pixels.saturating_mul(8),
+    };
+    let mut decoder = png::Decoder::new_with_limits(BufReader::new(file), limits);
     decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder
         .read_info()
         .map_err(|e| Error::decode(path, format!("not a readable PNG ({e})")))?;
+    {
+        let info = reader.info();
+        options
+            .check_size(info.width as usize, info.height as usize, 1)
+            .map_err(|e| e.with_path(path))?;
+    }
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader
         .next_frame(&mut buf)
@@ -251,6 +308,7 @@ fn read_png(path: &Path) -> Result<Loaded> {
     Ok(Loaded {
         frames: vec![Image::from_vec(w, h, None, gray)],
         warnings,
+        acquisition: Acquisition::default(),
     })
 }
 
@@ -330,9 +388,9 @@ mod tests {
         let e = read_image(&bad).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Decode);
         assert!(e.to_string().contains("bad.tif"));
-        let dm = dir.path().join("x.dm4");
-        std::fs::write(&dm, b"data").unwrap();
-        assert_eq!(read_image(&dm).unwrap_err().kind, ErrorKind::Unsupported);
+        let xyz = dir.path().join("x.xyz");
+        std::fs::write(&xyz, b"data").unwrap();
+        assert_eq!(read_image(&xyz).unwrap_err().kind, ErrorKind::Unsupported);
     }
 
     #[test]

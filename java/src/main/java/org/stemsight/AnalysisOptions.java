@@ -47,12 +47,39 @@ public final class AnalysisOptions {
         return put("vacancy_threshold", number(t));
     }
 
-    /** "gaussian" (2D Gaussian fit on the image, default), "centroid" (on the image) or "heatmap" (on the network output). */
+    /**
+     * The TMD imaged: "MoS2", "WS2", "MoSe2" or "WSe2". Its lattice constant checks the
+     * calibration (MoS2 is assumed, and the report says so, when unset).
+     */
+    public AnalysisOptions chemistry(String chemistry) {
+        return put("chemistry", Json.quote(chemistry));
+    }
+
+    /**
+     * Measure the pixel size on the image's own lattice (needs {@link #chemistry}); the
+     * pixel size passed to {@code analyze} is then ignored and the report's source is "lattice".
+     */
+    public AnalysisOptions calibrateFromLattice(boolean on) {
+        return put("calibrate_from_lattice", Boolean.toString(on));
+    }
+
+    /** Recorded in the report's image section: the acquisition JSON {@link MicroscopeFile} read. */
+    public AnalysisOptions acquisition(String acquisitionJson) {
+        if (acquisitionJson == null || acquisitionJson.trim().isEmpty()) {
+            return this;
+        }
+        if (!(Json.parse(acquisitionJson) instanceof Map)) {
+            throw new StemSightException("InvalidParameter", "acquisition must be a JSON object");
+        }
+        return put("acquisition", acquisitionJson);
+    }
+
+    /** "combined" (image and heatmap fits, default), "gaussian" (2D Gaussian fit on the image), "centroid" (on the image) or "heatmap" (on the network output). */
     public AnalysisOptions refinement(String r) {
         return put("refinement", Json.quote(r));
     }
 
-    /** Run tiles in parallel (default true). */
+    /** Always run tiles in parallel (default: chosen per image by its number of tiles). */
     public AnalysisOptions parallelTiles(boolean on) {
         return put("parallel_tiles", Boolean.toString(on));
     }

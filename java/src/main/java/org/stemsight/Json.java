@@ -9,7 +9,7 @@ import java.util.Map;
  * A small recursive-descent JSON reader, enough for report.json (ImageJ ships no JSON
  * library). Objects become {@code LinkedHashMap<String,Object>}, arrays {@code List<Object>},
  * numbers {@code Double}, plus {@code String}, {@code Boolean} and {@code null}.
- * Also a tiny writer for option objects ({@link #quote}).
+ * Also a tiny writer for option objects ({@link #quote}, {@link #write}).
  */
 public final class Json {
     private final String s;
@@ -53,6 +53,45 @@ public final class Json {
             }
         }
         return b.append('"').toString();
+    }
+
+    /** JSON text for what {@link #parse} returns: maps, lists, numbers, strings, booleans, null. */
+    public static String write(Object v) {
+        if (v == null) {
+            return "null";
+        }
+        if (v instanceof String) {
+            return quote((String) v);
+        }
+        if (v instanceof Number) {
+            double d = ((Number) v).doubleValue();
+            return Double.isNaN(d) || Double.isInfinite(d) ? "null" : v.toString();
+        }
+        if (v instanceof Boolean) {
+            return v.toString();
+        }
+        StringBuilder b = new StringBuilder();
+        if (v instanceof Map) {
+            b.append('{');
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) v).entrySet()) {
+                if (b.length() > 1) {
+                    b.append(',');
+                }
+                b.append(quote(String.valueOf(e.getKey()))).append(':').append(write(e.getValue()));
+            }
+            return b.append('}').toString();
+        }
+        if (v instanceof List) {
+            b.append('[');
+            for (Object o : (List<?>) v) {
+                if (b.length() > 1) {
+                    b.append(',');
+                }
+                b.append(write(o));
+            }
+            return b.append(']').toString();
+        }
+        throw new IllegalArgumentException("not a JSON value: " + v.getClass());
     }
 
     private Object value() {

@@ -34,4 +34,12 @@ final class NativeBridge {
     static native String analyze(long handle, float[] pixels, int width, int height,
             double pixelSizeAngstrom, String optionsJson, ProgressListener listener,
             byte[] polymorphOut, float[] carbonOut);
+
+    /**
+     * Reads every frame of a microscope file (TIFF, PNG, Velox EMD, DM3/DM4, SER/EMI, MRC)
+     * with the engine's readers: the frames one after the other; {@code infoOut[0]} receives
+     * {"width","height","frames","pixel_size_angstrom","acquisition","warnings"} as JSON.
+     * {@code detector} (null or empty: the HAADF) picks one image of a multi-detector file.
+     */
+    static native float[] readImage(String path, String detector, String[] infoOut);
 }

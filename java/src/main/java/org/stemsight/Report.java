@@ -27,6 +27,18 @@ public final class Report {
     public final IntensityHistogram histogram;
     public final List<String> warnings;
     public final double totalMs;
+    /** Lattice constant a measured on the columns (Å); NaN when too few form a lattice. */
+    public final double latticeAngstrom;
+    /** The pixel size at which a equals the chemistry's (Å/px); NaN when unknown. */
+    public final double latticeImpliedPixelSize;
+    /** Whether a disagrees with the chemistry's by more than 3 %: the calibration is suspect. */
+    public final boolean calibrationSuspect;
+    /** Where the pixel size came from: "argument", "file", "calibration" or "lattice". */
+    public final String pixelSizeSource;
+    /** Accelerating voltage the file recorded (kV); NaN when it says nothing. */
+    public final double voltageKv;
+    /** Detector of the image the file held ("" when it says nothing). */
+    public final String detector;
 
     public Report(String json) {
         this.json = json;
@@ -61,6 +73,14 @@ public final class Report {
         histogram = new IntensityHistogram(f.obj("intensity_histogram"));
         warnings = Collections.unmodifiableList(f.strings("warnings"));
         totalMs = f.obj("timing_ms").num("total");
+        JsonFields lattice = f.obj("lattice");
+        latticeAngstrom = lattice.num("a_angstrom");
+        latticeImpliedPixelSize = lattice.num("implied_pixel_size_angstrom");
+        calibrationSuspect = lattice.bool("calibration_suspect");
+        pixelSizeSource = image.str("pixel_size_source");
+        JsonFields acquisition = image.obj("acquisition");
+        voltageKv = acquisition.num("voltage_kv");
+        detector = acquisition.str("detector");
     }
 
     /** The most frequent polymorph among non-vacuum pixels, or "" when there is none. */

@@ -33,7 +33,13 @@ final class AnalysisRun {
         if (choices == null) {
             return;
         }
-        double pixelSize = PixelSize.resolve(imp);
+        if (choices.pixelSizeFromLattice && "unknown".equals(settings.chemistry)) {
+            Errors.report(imp.getTitle() + ": the pixel size can only be measured on the lattice when the "
+                    + "chemistry is known (choose MoS2, WS2, MoSe2 or WSe2).");
+            return;
+        }
+        // Measured on the lattice: the engine ignores the number passed.
+        double pixelSize = choices.pixelSizeFromLattice ? 1.0 : PixelSize.resolve(imp);
         if (!(pixelSize > 0) || Double.isInfinite(pixelSize)) {
             Errors.report(imp.getTitle() + ": no pixel size. Set the calibration (Image > Properties) "
                     + "or pass pixel_size=<\u00c5/pixel> in the macro options.");
@@ -56,7 +62,7 @@ final class AnalysisRun {
                 IJ.showStatus("StemSight: " + cmd.title + " " + imp.getTitle()
                         + (slices.size() > 1 ? " slice " + n : ""));
                 float[] pixels = ImageInput.sliceAsFloat(imp, n);
-                AnalysisOptions options = options(settings, n, slices);
+                AnalysisOptions options = options(settings, choices, n);
                 results.add(analyzer.analyze(pixels, imp.getWidth(), imp.getHeight(), pixelSize, options,
                         new ImageJProgress(k, slices.size())));
             }
@@ -75,7 +81,7 @@ final class AnalysisRun {
         IJ.showStatus("StemSight: " + cmd.title + " done");
     }
 
-    private AnalysisOptions options(PluginSettings s, int slice, List<Integer> slices) {
+    private AnalysisOptions options(PluginSettings s, CommandDialog choices, int slice) {
         AnalysisOptions o = new AnalysisOptions()
                 .tasks(cmd.tasks)
                 .atomThreshold(s.atomThreshold)
@@ -84,7 +90,17 @@ final class AnalysisRun {
                 .carbonFilter(cmd.vacancies() ? s.carbonFilter : true)
                 .refinement(s.refinement)
                 .views(s.allViews ? 8 : 1);
-        String path = imp.getOriginalFileInfo() != null && imp.getOriginalFileInfo().directory != null
+        if (!"unknown".equals(s.chemistry)) {
+            o.chemistry(s.chemistry);
+        }
+        o.calibrateFromLattice(choices.pixelSizeFromLattice);
+        Object acquisition = imp.getProperty(MicroscopeImages.ACQUISITION);
+        if (acquisition instanceof String) {
+            o.acquisition((String) acquisition);
+        }
+        Object opened = imp.getProperty(MicroscopeImages.PATH);
+        String path = opened instanceof String ? (String) opened
+                : imp.getOriginalFileInfo() != null && imp.getOriginalFileInfo().directory != null
                 ? imp.getOriginalFileInfo().directory + imp.getOriginalFileInfo().fileName
                 : imp.getTitle();
         return o.source(path, "calibration", slice - 1, imp.getStackSize());

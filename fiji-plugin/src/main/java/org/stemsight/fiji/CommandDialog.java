@@ -13,6 +13,8 @@ final class CommandDialog {
     boolean allSlices;
     boolean showHistogram;
     boolean showMaps;
+    /** Measure the pixel size on the image's own lattice (needs a chemistry). */
+    boolean pixelSizeFromLattice;
 
     private CommandDialog() {
     }
@@ -43,6 +45,8 @@ final class CommandDialog {
             gd.addCheckbox("Intensity_histogram", s.showHistogram);
         }
         gd.addCheckbox("Average_8_views", s.allViews);
+        gd.addChoice("Chemistry", PluginSettings.CHEMISTRIES, s.chemistry);
+        gd.addCheckbox("Pixel_size_from_lattice", false);
         if (cmd == Command.ALL) {
             gd.addCheckbox("Show_maps", s.showMaps);
         }
@@ -70,6 +74,8 @@ final class CommandDialog {
             s.showHistogram = gd.getNextBoolean();
         }
         s.allViews = gd.getNextBoolean();
+        s.chemistry = gd.getNextChoice();
+        d.pixelSizeFromLattice = gd.getNextBoolean();
         d.showHistogram = cmd.atoms() && s.showHistogram;
         d.showMaps = cmd == Command.ALL ? gd.getNextBoolean() : true;
         if (cmd == Command.ALL) {

@@ -13,6 +13,8 @@ final class PluginSettings {
     static final String[] REFINEMENTS = {"combined", "gaussian", "centroid", "heatmap"};
     /** Inference device; "cuda" needs an engine built with the cuda feature, else runs on the CPU. */
     static final String[] DEVICES = {"cpu", "cuda"};
+    /** The TMD imaged; "unknown" lets the engine assume MoS2 (and say so) for the lattice check. */
+    static final String[] CHEMISTRIES = {"unknown", "MoS2", "WS2", "MoSe2", "WSe2"};
 
     private static final String KEY = "stemsight.";
 
@@ -28,6 +30,8 @@ final class PluginSettings {
     boolean showMaps = true;
     /** Average the network over the eight rotations and mirrors of each tile (slower). */
     boolean allViews = false;
+    /** The chemistry the lattice check (and a lattice calibration) compares with. */
+    String chemistry = CHEMISTRIES[0];
 
     static PluginSettings load() {
         PluginSettings s = new PluginSettings();
@@ -41,6 +45,7 @@ final class PluginSettings {
         s.showHistogram = Prefs.get(KEY + "showHistogram", s.showHistogram);
         s.showMaps = Prefs.get(KEY + "showMaps", s.showMaps);
         s.allViews = Prefs.get(KEY + "allViews", s.allViews);
+        s.chemistry = Prefs.get(KEY + "chemistry", s.chemistry);
         return s;
     }
 
@@ -67,5 +72,6 @@ final class PluginSettings {
         Prefs.set(KEY + "showHistogram", showHistogram);
         Prefs.set(KEY + "showMaps", showMaps);
         Prefs.set(KEY + "allViews", allViews);
+        Prefs.set(KEY + "chemistry", chemistry);
     }
 }

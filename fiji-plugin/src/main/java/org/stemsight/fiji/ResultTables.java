@@ -82,6 +82,14 @@ final class ResultTables {
         rt.addValue("Slice", slice);
         rt.addValue("Command", command);
         rt.addValue("Pixel_size_A", r.pixelSizeAngstrom);
+        rt.addValue("Pixel_size_source", r.pixelSizeSource);
+        // The columns' lattice constant and the pixel size it implies for the chemistry:
+        // a calibration check (a warning in the Log when they disagree by more than 3 %).
+        rt.addValue("Lattice_a_A", r.latticeAngstrom);
+        rt.addValue("Lattice_pixel_size_A", r.latticeImpliedPixelSize);
+        rt.addValue("Calibration_suspect", r.calibrationSuspect ? 1 : 0);
+        rt.addValue("Voltage_kV", r.voltageKv);
+        rt.addValue("Detector", r.detector);
         rt.addValue("n_atoms", atoms ? r.atoms.size() : Double.NaN);
         rt.addValue("n_Mo", atoms ? s.nMo : Double.NaN);
         rt.addValue("n_S2_sites", atoms ? s.nS2Sites : Double.NaN);
