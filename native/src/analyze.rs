@@ -16,6 +16,7 @@ use crate::localize::{self, ColumnContent, Refinement};
 use crate::neighbors::NeighborGrid;
 use crate::network::Network;
 use crate::normalize::normalize;
+use crate::plausibility;
 use crate::polymorph;
 use crate::report::*;
 use crate::resample::{bilinear, Grid};
@@ -211,6 +212,128 @@ impl Default for Options {
     }
 }
 
+/// The range a numeric setting must lie in, with its name as the CLI spells it (the JNI
+/// option name is the same with underscores). Defined once: the CLI, JNI (and so the Java
+/// binding and the Fiji plugin) all go through [`Options::validate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    pub name: &'static str,
+    pub min: f64,
+    pub max: f64,
+    /// Why these bounds.
+    pub why: &'static str,
+}
+
+impl Range {
+    /// `Err` naming the setting and its range when `value` is outside it (or not finite).
+    pub fn check(&self, value: f64) -> Result<()> {
+        if value.is_finite() && value >= self.min && value <= self.max {
+            return Ok(());
+        }
+        Err(Error::invalid(format!(
+            "--{} {value} is outside {}–{} ({})",
+            self.name, self.min, self.max, self.why
+        )))
+    }
+}
+
+/// Heatmap and probability levels: a level of 0 accepts every pixel and 1 none.
+pub const ATOM_THRESHOLD: Range = Range {
+    name: "atom-threshold",
+    min: 0.01,
+    max: 0.99,
+    why: "a heatmap level between 0 and 1",
+};
+pub const VACANCY_THRESHOLD: Range = Range {
+    name: "vacancy-threshold",
+    min: 0.01,
+    max: 0.99,
+    why: "a probability between 0 and 1",
+};
+pub const CARBON_THRESHOLD: Range = Range {
+    name: "carbon-threshold",
+    min: 0.0,
+    max: 1.0,
+    why: "a carbon-map level, 0..1 × 10 Å",
+};
+/// Smoothing radii: beyond 20 Å (≈ 6 unit cells) a map no longer resolves a grain or
+/// a contamination patch, and the box passes would cost time for nothing.
+pub const CARBON_SMOOTHING_A: Range = Range {
+    name: "carbon-smoothing",
+    min: 0.0,
+    max: 20.0,
+    why: "Å; wider averages no longer resolve a contamination patch",
+};
+pub const POLYMORPH_SMOOTHING: Range = Range {
+    name: "polymorph-smoothing",
+    min: 0.0,
+    max: 20.0,
+    why: "Å; wider averages no longer resolve a grain",
+};
+/// Context around each tile centre in model pixels (0.2 Å): the network's receptive
+/// field needs ≥ 8; 128 already triples the work of a 256 tile.
+pub const HALO: Range = Range {
+    name: "halo",
+    min: 8.0,
+    max: 128.0,
+    why: "model pixels of context around each tile",
+};
+pub const VIEWS: Range = Range {
+    name: "views",
+    min: 1.0,
+    max: tiling::MAX_VIEWS as f64,
+    why: "rotations and mirrors of a tile",
+};
+/// Every bounded setting, for documentation and for the test that each is enforced.
+pub const RANGES: [Range; 7] = [
+    ATOM_THRESHOLD,
+    VACANCY_THRESHOLD,
+    CARBON_THRESHOLD,
+    CARBON_SMOOTHING_A,
+    POLYMORPH_SMOOTHING,
+    HALO,
+    VIEWS,
+];
+
+/// Worker threads one process may ask for: more than a few per core only adds
+/// scheduling, and rayon allocates a stack per thread.
+pub fn threads_range() -> Range {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Range {
+        name: "threads",
+        min: 1.0,
+        max: (4 * cores).min(1024) as f64,
+        why: "up to four per core of this machine",
+    }
+}
+
+impl Options {
+    /// Refuses any setting outside its range before any work, naming it and the range.
+    pub fn validate(&self) -> Result<()> {
+        ATOM_THRESHOLD.check(self.atom_threshold as f64)?;
+        VACANCY_THRESHOLD.check(self.vacancy_threshold as f64)?;
+        CARBON_THRESHOLD.check(self.carbon_threshold)?;
+        CARBON_SMOOTHING_A.check(self.carbon_smoothing_a)?;
+        POLYMORPH_SMOOTHING.check(self.polymorph_smoothing_a)?;
+        HALO.check(self.halo as f64)?;
+        VIEWS.check(self.views as f64)?;
+        if let Some(t) = self.tile {
+            if t % 16 != 0 || !(64..=2048).contains(&t) {
+                return Err(Error::invalid(format!(
+                    "tile {t} must be a multiple of 16 from 64 to 2048 model pixels"
+                )));
+            }
+        }
+        if !(self.tasks.atoms || self.tasks.vacancies || self.tasks.polymorph || self.tasks.carbon)
+        {
+            return Err(Error::invalid(
+                "no task chosen (choose from atoms,vacancies,polymorph,carbon)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Everything one analysis produces.
 #[derive(Debug, Clone)]
 pub struct Analysis {
@@ -313,14 +436,8 @@ impl Analyzer {
         let t_start = Instant::now();
         let mut timing = BTreeMap::new();
         let mut warnings = Vec::new();
+        options.validate()?;
         validate(image, pixel_size)?;
-        if !(1..=tiling::MAX_VIEWS).contains(&options.views) {
-            return Err(Error::invalid(format!(
-                "views must be 1 to {}, not {}",
-                tiling::MAX_VIEWS,
-                options.views
-            )));
-        }
         let (w, h) = (image.width, image.height);
         let pixels = repair(&image.data, &mut warnings)?;
 
@@ -809,7 +926,7 @@ impl Analyzer {
         let carbon_card = card.heads.get("carbon");
         let scale = carbon_card.and_then(|h| h.scale_angstrom).unwrap_or(10.0);
         timing.insert("total".to_string(), ms(t_start));
-        let report = Report {
+        let mut report = Report {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             models: vec![ModelRef {
                 name: card.name.clone(),
@@ -882,6 +999,12 @@ impl Analyzer {
             warnings,
             timing_ms: timing,
         };
+        let doubts = plausibility::warnings(
+            &report,
+            plausibility::grey_levels(&image.data),
+            options.chemistry,
+        );
+        report.warnings.extend(doubts);
         Ok(Analysis {
             report,
             polymorph_map,
@@ -1069,6 +1192,43 @@ fn histograms(atoms: &[Atom], vacancies: &[Vacancy]) -> IntensityHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_setting_is_checked_against_its_range() {
+        let d = Options::default();
+        d.validate().expect("the defaults are valid");
+        for r in RANGES {
+            for bad in [r.min - 1.0, r.max * 2.0 + 1.0, f64::NAN, f64::INFINITY] {
+                let mut o = d.clone();
+                match r.name {
+                    "atom-threshold" => o.atom_threshold = bad as f32,
+                    "vacancy-threshold" => o.vacancy_threshold = bad as f32,
+                    "carbon-threshold" => o.carbon_threshold = bad,
+                    "carbon-smoothing" => o.carbon_smoothing_a = bad,
+                    "polymorph-smoothing" => o.polymorph_smoothing_a = bad,
+                    // Integers: NaN and infinity saturate to 0 and MAX, both out of range.
+                    "halo" => o.halo = bad.max(0.0) as usize,
+                    "views" => o.views = bad.max(0.0) as usize,
+                    other => panic!("range {other} is not tested"),
+                }
+                let e = o.validate().expect_err(r.name);
+                assert_eq!(e.kind, ErrorKind::InvalidParameter);
+                assert!(e.message.contains(r.name), "{}", e.message);
+            }
+        }
+        let none = Options {
+            tasks: Tasks::parse(",").unwrap(),
+            ..d.clone()
+        };
+        assert!(none.validate().is_err());
+        let tile = Options {
+            tile: Some(100),
+            ..d
+        };
+        assert!(tile.validate().is_err());
+        assert!(threads_range().check(100_000.0).is_err());
+        assert!(threads_range().check(1.0).is_ok());
+    }
 
     #[test]
     fn the_rim_of_a_hole_is_marked_and_the_rest_is_not() {

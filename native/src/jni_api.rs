@@ -290,7 +290,7 @@ impl JavaOptions {
                 .map_err(|e| Failure::raise("InvalidParameter", e))?,
             None => d.refinement,
         };
-        Ok(Options {
+        let options = Options {
             tasks,
             carbon_filter: self.carbon_filter.unwrap_or(d.carbon_filter),
             carbon_threshold: self.carbon_threshold.unwrap_or(d.carbon_threshold),
@@ -307,7 +307,9 @@ impl JavaOptions {
                 .unwrap_or(d.polymorph_smoothing_a),
             views: self.views.unwrap_or(d.views),
             chemistry: self.chemistry()?,
-        })
+        };
+        options.validate()?;
+        Ok(options)
     }
 
     fn chemistry(&self) -> JResult<Option<Chemistry>> {
@@ -732,6 +734,22 @@ mod tests {
         assert!(o.lattice_calibration().is_err());
         let o = JavaOptions::parse(r#"{"chemistry":"graphene"}"#).unwrap();
         assert!(o.engine_options().is_err());
+        // Out-of-range values are refused where the options are built, before any work.
+        for bad in [
+            r#"{"carbon_smoothing_a":1e9}"#,
+            r#"{"polymorph_smoothing_a":-1}"#,
+            r#"{"atom_threshold":2}"#,
+            r#"{"tasks":","}"#,
+        ] {
+            let e = JavaOptions::parse(bad)
+                .unwrap()
+                .engine_options()
+                .unwrap_err();
+            assert!(
+                matches!(e, Failure::Raise { ref kind, .. } if kind == "InvalidParameter"),
+                "{bad}: {e:?}"
+            );
+        }
         let o =
             JavaOptions::parse(r#"{"acquisition":{"voltage_kv":80.0,"detector":"ADF1"}}"#).unwrap();
         assert_eq!(o.acquisition.unwrap().voltage_kv, Some(80.0));

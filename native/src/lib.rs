@@ -42,6 +42,7 @@ pub mod network;
 pub mod normalize;
 pub mod outputs;
 pub mod overlay;
+pub mod plausibility;
 pub mod polymorph;
 pub mod report;
 pub mod resample;

@@ -44,6 +44,9 @@ pub struct HeadCard {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct InputCard {
+    /// The graph input's name; checked against the ONNX file at load when given.
+    #[serde(default)]
+    pub name: Option<String>,
     pub normalization: Normalization,
 }
 
@@ -86,6 +89,11 @@ type Plan = Arc<TypedRunnableModel>;
 /// Plans kept at once (each holds its own copy of the weights, ~5 MB).
 const MAX_CACHED_PLANS: usize = 16;
 
+/// Smallest side of the load-time test tile (rounded up to the card's multiple):
+/// the U-Net's bottleneck is then at least 4 px wide at depth 3, so every tap of its
+/// 3 × 3 kernels meets real data, while the pass stays a few milliseconds.
+const CHECK_TILE_MIN: usize = 32;
+
 /// One loaded network. Plans are built lazily per tile size and shared between threads.
 pub struct Network {
     pub card: ModelCard,
@@ -113,6 +121,17 @@ fn model_err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Model, msg)
 }
 
+/// The load-time test input: a lattice-like pattern plus a ramp, in the range of
+/// normalized images, so that no layer sees a constant it could pass unharmed.
+fn check_input(tile: usize) -> Vec<f32> {
+    (0..tile * tile)
+        .map(|i| {
+            let (y, x) = ((i / tile) as f32, (i % tile) as f32);
+            0.4 * ((0.9 * x).sin() * (0.8 * y).cos()) + 0.002 * (x - y)
+        })
+        .collect()
+}
+
 /// Lowercase hex SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -131,7 +150,8 @@ fn run_options() -> RunOptions {
 }
 
 impl Network {
-    /// Loads `dir/model.json` and the ONNX file it names, refusing a checksum mismatch.
+    /// Loads `dir/model.json` and the ONNX file it names, refusing a checksum mismatch
+    /// and a graph that disagrees with its card (see [`Network::verify`]).
     pub fn load(dir: &Path) -> Result<Network> {
         let card_path = dir.join("model.json");
         let text = std::fs::read_to_string(&card_path)
@@ -161,14 +181,111 @@ impl Network {
             .with_ignore_output_shapes(true)
             .model_for_path(&onnx)
             .map_err(|e| model_err(format!("cannot parse ONNX: {e}")).with_path(&onnx))?;
-        Ok(Network {
+        let net = Network {
             card,
             dir: dir.to_path_buf(),
             model,
             plans: Mutex::new(HashMap::new()),
             #[cfg(feature = "cuda")]
             cuda: None,
-        })
+        };
+        net.verify().map_err(|e| e.with_path(&onnx))?;
+        Ok(net)
+    }
+
+    /// Checks the graph against its card, so a mismatch is a `Model` error at load
+    /// rather than a panic or nonsense maps later: one input, named as the card says;
+    /// the outputs the card lists, in its order, each with a head; and one forward pass
+    /// on a small deterministic tile whose outputs must have the card's channel counts
+    /// and be finite everywhere; then every float weight must be finite (NaN weights
+    /// before a sigmoid give saturated, finite maps). Costs ~35 ms on two cores.
+    pub fn verify(&self) -> Result<()> {
+        let inputs = self
+            .model
+            .input_outlets()
+            .map_err(|e| model_err(format!("cannot read the graph's inputs: {e}")))?;
+        if inputs.len() != 1 {
+            return Err(model_err(format!(
+                "the graph has {} inputs, the engine feeds one image",
+                inputs.len()
+            )));
+        }
+        let input = &self.model.node(inputs[0].node).name;
+        if let Some(name) = &self.card.input.name {
+            if input != name {
+                return Err(model_err(format!(
+                    "input is named '{input}' in the graph, '{name}' in the card"
+                )));
+            }
+        }
+        let outputs: Vec<String> = self
+            .model
+            .output_outlets()
+            .map_err(|e| model_err(format!("cannot read the graph's outputs: {e}")))?
+            .iter()
+            .map(|&o| {
+                self.model
+                    .outlet_label(o)
+                    .unwrap_or(&self.model.node(o.node).name)
+                    .to_string()
+            })
+            .collect();
+        if outputs != self.card.outputs {
+            return Err(model_err(format!(
+                "outputs are {outputs:?} in the graph, {:?} in the card",
+                self.card.outputs
+            )));
+        }
+        for (k, name) in self.card.outputs.iter().enumerate() {
+            let head = self
+                .card
+                .heads
+                .get(name)
+                .ok_or_else(|| model_err(format!("output '{name}' has no head in the card")))?;
+            if head.channels.is_empty() {
+                return Err(model_err(format!(
+                    "head '{name}' lists no channels in the card"
+                )));
+            }
+            if head.index != k {
+                return Err(model_err(format!(
+                    "head '{name}' has index {} in the card but is output {k} of the graph",
+                    head.index
+                )));
+            }
+        }
+        let tile = CHECK_TILE_MIN.next_multiple_of(self.card.multiple());
+        let plan = self.build_plan(tile)?;
+        let outs = self.run_plan(&plan, tile, check_input(tile))?;
+        for (name, values) in self.card.outputs.iter().zip(&outs) {
+            let bad = values.iter().filter(|v| !v.is_finite()).count();
+            if bad > 0 {
+                return Err(model_err(format!(
+                    "non-finite outputs: head '{name}' gives {bad} NaN or infinite values \
+                     of {} on a {tile}² test tile (NaN or infinite weights?)",
+                    values.len()
+                )));
+            }
+        }
+        // Sigmoid and softmax clamp their inputs, so NaN weights feeding them give
+        // finite (saturated) outputs: the weights are checked themselves as well.
+        for node in self.model.nodes() {
+            let Some(konst) = node.op_as::<tract_onnx::tract_hir::ops::konst::Const>() else {
+                continue;
+            };
+            let Ok(values) = konst.val().to_plain_array_view::<f32>() else {
+                continue;
+            };
+            let bad = values.iter().filter(|v| !v.is_finite()).count();
+            if bad > 0 {
+                return Err(model_err(format!(
+                    "non-finite weights: initializer '{}' holds {bad} NaN or infinite values of {}",
+                    node.name,
+                    values.len()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Tiles must be positive multiples of 2^depth for the U-Net's pooling to line up.
@@ -194,6 +311,14 @@ impl Network {
         if plans.len() >= MAX_CACHED_PLANS {
             plans.clear();
         }
+        let plan = self.build_plan(tile)?;
+        plans.insert(tile, plan.clone());
+        Ok(plan)
+    }
+
+    /// A fresh optimized plan for `tile × tile` inputs, not cached.
+    fn build_plan(&self, tile: usize) -> Result<Plan> {
+        self.check_tile(tile)?;
         let plan = self
             .model
             .clone()
@@ -201,27 +326,82 @@ impl Network {
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable_with_options(&run_options()))
             .map_err(|e| model_err(format!("cannot prepare network for {tile}² tiles: {e}")))?;
-        plans.insert(tile, plan.clone());
         Ok(plan)
     }
 
     /// Runs one normalized `tile × tile` input; returns every head in card order.
     pub fn run(&self, tile: usize, input: Vec<f32>) -> Result<TileOutput> {
         let plan = self.plan(tile)?;
+        self.run_plan(&plan, tile, input).map_err(|e| match e.kind {
+            ErrorKind::Model => e.with_path(self.dir.join(&self.card.file)),
+            _ => e,
+        })
+    }
+
+    /// Runs `plan` on one input, refusing outputs that are not the card's heads with
+    /// their channel counts, each `1 × channels × tile × tile`.
+    fn run_plan(&self, plan: &Plan, tile: usize, input: Vec<f32>) -> Result<TileOutput> {
         let tensor = tract_ndarray::Array4::from_shape_vec((1, 1, tile, tile), input)
             .map_err(|e| Error::invalid(format!("tile buffer: {e}")))?;
         let outputs = plan
             .run(tvec!(Tensor::from(tensor).into()))
             .map_err(|e| model_err(format!("inference failed: {e}")))?;
+        if outputs.len() != self.card.outputs.len() {
+            return Err(model_err(format!(
+                "the graph gives {} outputs, the card lists {}",
+                outputs.len(),
+                self.card.outputs.len()
+            )));
+        }
         outputs
             .iter()
-            .map(|o| {
+            .zip(&self.card.outputs)
+            .map(|(o, name)| {
+                let channels = self.card.channels(name);
+                let shape = o.shape();
+                if shape.len() == 4 && shape[1] != channels {
+                    return Err(model_err(format!(
+                        "head '{name}' has {} channels in the graph, {channels} in the card",
+                        shape[1]
+                    )));
+                }
+                if shape != [1, channels, tile, tile] {
+                    return Err(model_err(format!(
+                        "head '{name}' has shape {shape:?} for a {tile}² tile, \
+                         the card expects [1, {channels}, {tile}, {tile}]"
+                    )));
+                }
                 let view = o
                     .to_plain_array_view::<f32>()
                     .map_err(|e| model_err(format!("network output is not f32: {e}")))?;
                 Ok(view.iter().copied().collect())
             })
             .collect()
+    }
+
+    /// Checks one tile's outputs from any backend against the card: one entry per
+    /// head, each `channels × tile × tile` values.
+    pub fn check_output(&self, tile: usize, out: &TileOutput) -> Result<()> {
+        let err = |msg: String| model_err(msg).with_path(self.dir.join(&self.card.file));
+        if out.len() != self.card.outputs.len() {
+            return Err(err(format!(
+                "the network returned {} heads, the card lists {}",
+                out.len(),
+                self.card.outputs.len()
+            )));
+        }
+        for (name, values) in self.card.outputs.iter().zip(out) {
+            let channels = self.card.channels(name);
+            if values.len() != channels * tile * tile {
+                return Err(err(format!(
+                    "head '{name}' returned {} values for a {tile}² tile, \
+                     its {channels} channels in the card need {}",
+                    values.len(),
+                    channels * tile * tile
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Index of a head in the outputs, if the network has it.
@@ -282,7 +462,18 @@ impl Network {
         #[cfg(feature = "cuda")]
         if let Some(gpu) = &self.cuda {
             self.check_tile(tile)?;
-            return gpu.run_batch(tile, inputs);
+            let n = inputs.len();
+            let outs = gpu.run_batch(tile, inputs)?;
+            if outs.len() != n {
+                return Err(model_err(format!(
+                    "the GPU returned {} tile outputs for {n} inputs",
+                    outs.len()
+                )));
+            }
+            for out in &outs {
+                self.check_output(tile, out)?;
+            }
+            return Ok(outs);
         }
         inputs
             .into_iter()

@@ -203,7 +203,7 @@ pub fn run_tiled(
             let outs = (0..views)
                 .map(|k| net.run(t, dihedral(&window, t, k)))
                 .collect::<Result<Vec<_>>>()?;
-            Ok((c, average_views(outs, t)))
+            Ok((c, average_views(outs, t)?))
         };
         let outs: Vec<_> = if gpu {
             let windows = chunk
@@ -213,17 +213,29 @@ pub fn run_tiled(
                     (0..views).map(move |k| dihedral(&window, t, k))
                 })
                 .collect();
-            let mut ran = net.run_batch(t, windows)?.into_iter();
+            let ran = net.run_batch(t, windows)?;
+            if ran.len() != chunk.len() * views {
+                return Err(Error::new(
+                    ErrorKind::Model,
+                    format!(
+                        "the network returned {} tile outputs for {} inputs",
+                        ran.len(),
+                        chunk.len() * views
+                    ),
+                ));
+            }
+            let mut ran = ran.into_iter();
             chunk
                 .iter()
-                .map(|&c| (c, average_views(ran.by_ref().take(views).collect(), t)))
-                .collect()
+                .map(|&c| Ok((c, average_views(ran.by_ref().take(views).collect(), t)?)))
+                .collect::<Result<_>>()?
         } else if parallel {
             chunk.par_iter().map(run).collect::<Result<_>>()?
         } else {
             chunk.iter().map(run).collect::<Result<_>>()?
         };
         for ((cx, cy), out) in outs {
+            net.check_output(t, &out)?;
             let cw = core.min(w - cx);
             let ch = core.min(h - cy);
             for (head, tile_out) in heads.iter_mut().zip(&out) {
@@ -286,11 +298,33 @@ pub fn dihedral(tile: &[f32], t: usize, k: usize) -> Vec<f32> {
 }
 
 /// Maps each view's outputs back onto the tile and averages them per pixel.
-fn average_views(views: Vec<crate::network::TileOutput>, t: usize) -> crate::network::TileOutput {
+/// Views must have the same heads, each a whole number of `t × t` planes; anything
+/// else is a `Model` error, not a panic.
+fn average_views(
+    views: Vec<crate::network::TileOutput>,
+    t: usize,
+) -> Result<crate::network::TileOutput> {
+    let model_err = |msg: String| Error::new(ErrorKind::Model, msg);
     let n = views.len() as f32;
     let mut views = views.into_iter().enumerate();
-    let (_, mut sum) = views.next().expect("at least one view");
+    let (_, mut sum) = views
+        .next()
+        .ok_or_else(|| model_err("the network returned no output for a tile".into()))?;
+    if let Some(bad) = sum.iter().find(|h| !h.len().is_multiple_of(t * t)) {
+        return Err(model_err(format!(
+            "a head returned {} values, not whole {t}² planes",
+            bad.len()
+        )));
+    }
     for (k, out) in views {
+        let lengths = |o: &crate::network::TileOutput| o.iter().map(Vec::len).collect::<Vec<_>>();
+        if lengths(&out) != lengths(&sum) {
+            return Err(model_err(format!(
+                "view {k} returned heads of {:?} values, view 0 of {:?}",
+                lengths(&out),
+                lengths(&sum)
+            )));
+        }
         let source: Vec<usize> = view_source(t, k).collect();
         for (acc, head) in sum.iter_mut().zip(&out) {
             for (acc_c, head_c) in acc.chunks_mut(t * t).zip(head.chunks(t * t)) {
@@ -305,7 +339,7 @@ fn average_views(views: Vec<crate::network::TileOutput>, t: usize) -> crate::net
             head.iter_mut().for_each(|v| *v /= n);
         }
     }
-    sum
+    Ok(sum)
 }
 
 #[cfg(test)]
@@ -364,9 +398,23 @@ mod tests {
             .iter()
             .map(|v| vec![v.clone(), [v.clone(), v.clone()].concat()])
             .collect();
-        let back = average_views(outputs, t);
+        let back = average_views(outputs, t).unwrap();
         assert_eq!(back[0], tile);
         assert_eq!(back[1], [tile.clone(), tile.clone()].concat());
+    }
+
+    #[test]
+    fn mismatched_views_are_model_errors() {
+        let t = 4;
+        let err = average_views(Vec::new(), t).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Model);
+        // A head that is not whole t × t planes, and views that disagree on a head.
+        let err = average_views(vec![vec![vec![0.0; t * t + 1]]], t).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Model, "{err}");
+        let views = vec![vec![vec![0.0; 2 * t * t]], vec![vec![0.0; t * t]]];
+        let err = average_views(views, t).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Model, "{err}");
+        assert!(err.message.contains("view 1"), "{err}");
     }
 
     #[test]

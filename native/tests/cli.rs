@@ -344,3 +344,399 @@ fn analyze_on_cuda_falls_back_to_cpu() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown device 'tpu'"));
 }
+
+#[test]
+fn absurd_settings_are_refused_at_once_with_their_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("never-read.tif");
+    std::fs::write(&image, b"not even read").unwrap();
+    for (flag, value) in [
+        ("--carbon-smoothing", "1e9"),
+        ("--polymorph-smoothing", "1e9"),
+        ("--threads", "100000"),
+        ("--atom-threshold", "2"),
+        ("--carbon-threshold", "-1"),
+        ("--vacancy-threshold", "NaN"),
+        ("--tasks", ","),
+    ] {
+        let t0 = std::time::Instant::now();
+        let arg = format!("{flag}={value}");
+        let o = stemsight(&[
+            "analyze",
+            image.to_str().unwrap(),
+            &arg,
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+        ]);
+        let elapsed = t0.elapsed().as_secs_f64();
+        assert!(!o.status.success(), "{flag} {value} accepted");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let name = flag.trim_start_matches("--");
+        assert!(
+            stderr.contains(name) || (name == "tasks" && stderr.contains("no task")),
+            "{flag} {value}: {stderr}"
+        );
+        assert!(elapsed < 1.0, "{flag} {value} took {elapsed:.2} s");
+        assert!(
+            !dir.path().join("out").exists(),
+            "nothing written for {flag}"
+        );
+    }
+}
+
+/// A 96×96 simulated 2H-1L image (calibrated 0.1 Å/px) in `dir/<name>/image.tif`.
+fn small_image(dir: &Path, name: &str, seed: u64) -> std::path::PathBuf {
+    let out = dir.join(name);
+    let o = stemsight(&[
+        "simulate",
+        "--polymorph",
+        "2H-1L",
+        "--size",
+        "96",
+        "--pixel-size",
+        "0.1",
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out.join("image.tif")
+}
+
+/// Asserts that `dir` is one whole analysis: every file there, `report.json` parses and
+/// its atom and vacancy lists have one row each in the CSVs. Returns the report's text.
+fn assert_whole(dir: &Path) -> String {
+    for f in [
+        "report.json",
+        "atoms.csv",
+        "vacancies.csv",
+        "polymorph.tif",
+        "polymorph_probability.tif",
+        "carbon.tif",
+        "overlay.png",
+    ] {
+        assert!(dir.join(f).is_file(), "{}: {f} missing", dir.display());
+    }
+    let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (list, csv) in [("atoms", "atoms.csv"), ("vacancies", "vacancies.csv")] {
+        let rows = std::fs::read_to_string(dir.join(csv))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(
+            rows,
+            r[list].as_array().unwrap().len() + 1,
+            "{}: {csv} does not match report.json",
+            dir.display()
+        );
+    }
+    text
+}
+
+/// Hidden `.<name>.tmp-…` / `.<name>.old-…` folders in `dir`.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && (n.contains(".tmp-") || n.contains(".old-")))
+        .collect()
+}
+
+/// The pid of a process that has ended (and been reaped).
+fn dead_pid() -> u32 {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stemsight"))
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// A partial folder as a killed writer leaves it: half an atoms.csv, no report.
+fn partial_folder(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("atoms.csv"), "x,y,x_A,y_A,site\n12.5,3").unwrap();
+}
+
+/// Runs after interrupted writes, staged by hand at each point a kill can stop a
+/// replacement, end with the destination one whole analysis (old or new, never a mix)
+/// and no leftovers; `--skip-existing` keeps only folders with a report.
+#[test]
+fn analyze_recovers_from_interrupted_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("sample.tif");
+    std::fs::copy(small_image(dir.path(), "sim", 11), &image).unwrap();
+    let out = dir.path().join("out");
+    let res = out.join("sample");
+    let run = |skip: bool| {
+        let mut args = vec![
+            "analyze",
+            image.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if skip {
+            args.push("--skip-existing");
+        }
+        let o = stemsight(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    run(false);
+    let first = assert_whole(&res);
+    let dead = dead_pid();
+
+    // Killed while writing the replacement: a partial temporary folder. A live
+    // process's temporary folder (this test's pid) is another writer's: left alone.
+    partial_folder(&out.join(format!(".sample.tmp-{dead}-0")));
+    let live = out.join(format!(".sample.tmp-{}-0", std::process::id()));
+    partial_folder(&live);
+    let stdout = run(true);
+    assert!(stdout.contains("already analyzed, skipped"), "{stdout}");
+    assert_eq!(
+        assert_whole(&res),
+        first,
+        "a skipped result must stay as it was"
+    );
+    assert_eq!(
+        leftovers(&out),
+        vec![live.file_name().unwrap().to_string_lossy()]
+    );
+    std::fs::remove_dir_all(&live).unwrap();
+
+    // Killed between the two renames: the old result moved aside, the new one complete
+    // or not in its temporary folder. The old one is put back, not lost.
+    let stage_between_renames = || {
+        std::fs::rename(&res, out.join(format!(".sample.old-{dead}-3"))).unwrap();
+        partial_folder(&out.join(format!(".sample.tmp-{dead}-4")));
+    };
+    stage_between_renames();
+    let stdout = run(true);
+    assert!(stdout.contains("already analyzed, skipped"), "{stdout}");
+    assert_eq!(
+        assert_whole(&res),
+        first,
+        "the old result must come back as it was"
+    );
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+
+    // The same without --skip-existing: analyzed again, and the folder is replaced
+    // whole (a file only the old folder had does not survive into the new one).
+    stage_between_renames();
+    std::fs::write(out.join(format!(".sample.old-{dead}-3/stray.txt")), "old").unwrap();
+    run(false);
+    assert_whole(&res);
+    assert!(!res.join("stray.txt").exists(), "old and new folders mixed");
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+
+    // Killed after the new folder went into place, while the old one was being deleted.
+    std::fs::create_dir(out.join(format!(".sample.old-{dead}-5"))).unwrap();
+    std::fs::write(out.join(format!(".sample.old-{dead}-5/atoms.csv")), "x,y\n").unwrap();
+    let before = assert_whole(&res);
+    run(true);
+    assert_eq!(assert_whole(&res), before);
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+
+    // A folder without report.json (an older version's interrupted write) is not a
+    // result: --skip-existing analyzes it again.
+    std::fs::remove_dir_all(&res).unwrap();
+    partial_folder(&res);
+    std::fs::write(res.join("report.json.partial"), "{\"atoms\": [").unwrap();
+    let stdout = run(true);
+    assert!(!stdout.contains("skipped"), "{stdout}");
+    assert_whole(&res);
+    assert!(!res.join("report.json.partial").exists());
+}
+
+/// Killed with SIGKILL (or TerminateProcess) mid-batch, first while creating results and
+/// then while replacing them: every destination is a whole analysis or absent (then
+/// with its previous result waiting as `.old-…`), and a `--skip-existing` rerun
+/// completes the batch with no leftovers.
+#[test]
+fn analyze_killed_mid_batch_leaves_whole_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = small_image(dir.path(), "sim", 12);
+    let inputs: Vec<String> = (0..24)
+        .map(|k| {
+            let p = dir.path().join(format!("c{k:02}.tif"));
+            std::fs::copy(&image, &p).unwrap();
+            p.to_string_lossy().into_owned()
+        })
+        .collect();
+    let out = dir.path().join("out");
+    let args = |skip: bool| {
+        let mut a = vec!["analyze".to_string()];
+        a.extend(inputs.iter().cloned());
+        a.extend(["--out".into(), out.to_string_lossy().into_owned()]);
+        if skip {
+            a.push("--skip-existing".into());
+        }
+        a
+    };
+    // Starts a batch and kills it as soon as `seen` holds for the output folder.
+    let kill_when = |seen: &dyn Fn(&[String], u32) -> bool| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stemsight"))
+            .args(args(false))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        loop {
+            let names: Vec<String> = std::fs::read_dir(&out)
+                .map(|d| {
+                    d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if seen(&names, child.id()) || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(t0.elapsed().as_secs() < 120, "the batch never got there");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+    };
+    let check = |replacing: bool| {
+        let mut whole = 0;
+        for k in 0..24 {
+            let name = format!("c{k:02}");
+            let res = out.join(&name);
+            if res.exists() {
+                assert_whole(&res);
+                whole += 1;
+            } else if replacing {
+                // Only between the two renames: the previous result waits aside.
+                let old: Vec<String> = leftovers(&out)
+                    .into_iter()
+                    .filter(|n| n.starts_with(&format!(".{name}.old-")))
+                    .collect();
+                assert_eq!(old.len(), 1, "{name} lost: {:?}", leftovers(&out));
+                assert_whole(&out.join(&old[0]));
+            }
+        }
+        whole
+    };
+    let finish = || {
+        let o = stemsight(&args(true).iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        for k in 0..24 {
+            assert_whole(&out.join(format!("c{k:02}")));
+        }
+        assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+
+    // Creating: killed once the first result folder is in place.
+    kill_when(&|names, _| names.iter().any(|n| !n.starts_with('.')));
+    let whole = check(false);
+    let stdout = finish();
+    assert_eq!(stdout.matches("already analyzed, skipped").count(), whole);
+
+    // Replacing: killed as soon as this run writes a replacement.
+    kill_when(&|names, pid| names.iter().any(|n| n.contains(&format!(".tmp-{pid}-"))));
+    check(true);
+    finish();
+}
+
+/// Writes `frames` (96×96 each) as a float32 TIFF stack without calibration.
+fn write_stack(path: &Path, frames: &[Vec<f32>]) {
+    use tiff::encoder::{colortype, TiffEncoder};
+    let mut enc = TiffEncoder::new(std::fs::File::create(path).unwrap()).unwrap();
+    for f in frames {
+        enc.write_image::<colortype::Gray32Float>(96, 96, f)
+            .unwrap();
+    }
+}
+
+/// In a stack each frame is its own unit: a bad frame is one stderr line naming the
+/// file and frame, the others are analyzed, the run fails; `--skip-existing` keeps the
+/// finished frames and tries the bad one again, and skips a finished stack unread.
+#[test]
+fn analyze_stack_frames_are_separate_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = read_tiff_f32(&small_image(dir.path(), "a", 21)).2;
+    let b = read_tiff_f32(&small_image(dir.path(), "b", 22)).2;
+    let stack = dir.path().join("stack.tif");
+    write_stack(&stack, &[a.clone(), vec![f32::NAN; 96 * 96], b.clone()]);
+    let out = dir.path().join("out");
+    let run = |input: &Path| {
+        let o = stemsight(&[
+            "analyze",
+            input.to_str().unwrap(),
+            "--pixel-size",
+            "0.1",
+            "--skip-existing",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (o.status.success(), text(&o.stdout), text(&o.stderr))
+    };
+    let frame_lines = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter(|l| l.contains("[frame"))
+            .map(str::to_string)
+            .collect()
+    };
+    let res = out.join("stack");
+
+    let (ok, stdout, stderr) = run(&stack);
+    assert!(!ok, "a bad frame must fail the run");
+    let bad = frame_lines(&stderr);
+    assert_eq!(bad.len(), 1, "{stderr}");
+    assert!(
+        bad[0].contains("stack.tif [frame 1]") && bad[0].contains("NaN"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("[frame 0]") && stdout.contains("[frame 2]"),
+        "{stdout}"
+    );
+    let first = assert_whole(&res.join("frame-0000"));
+    let third = assert_whole(&res.join("frame-0002"));
+    assert!(!res.join("frame-0001").exists());
+    let r: serde_json::Value = serde_json::from_str(&third).unwrap();
+    assert_eq!(
+        (r["image"]["frame"].as_u64(), r["image"]["frames"].as_u64()),
+        (Some(2), Some(3))
+    );
+
+    // Rerun: the two finished frames are skipped (and say so), the bad one fails again.
+    let (ok, stdout, stderr) = run(&stack);
+    assert!(!ok);
+    for f in [0, 2] {
+        assert!(
+            stdout.contains(&format!(
+                "[frame {f}] {}: already analyzed, skipped",
+                stack.display()
+            )),
+            "{stdout}"
+        );
+    }
+    let bad = frame_lines(&stderr);
+    assert_eq!(bad.len(), 1, "{stderr}");
+    assert!(bad[0].contains("stack.tif [frame 1]"), "{stderr}");
+    assert_eq!(assert_whole(&res.join("frame-0000")), first);
+    assert_eq!(assert_whole(&res.join("frame-0002")), third);
+
+    // Once every frame is done the stack is skipped without being read again.
+    let good = dir.path().join("good.tif");
+    write_stack(&good, &[a, b]);
+    let (ok, _, stderr) = run(&good);
+    assert!(ok, "{stderr}");
+    std::fs::write(&good, b"II*\0no longer a stack").unwrap();
+    let (ok, stdout, stderr) = run(&good);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout.matches("already analyzed, skipped").count(),
+        2,
+        "{stdout}"
+    );
+}

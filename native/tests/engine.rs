@@ -423,3 +423,41 @@ fn vs2_survive_whichever_column_is_brighter() {
         );
     }
 }
+
+/// Results that cannot be what the image shows are said so; a right one says nothing.
+#[test]
+fn implausible_results_are_warned_about() {
+    let s = sample(Polymorph::H2Mono, 192, 0.1, 1e6, 31);
+    let o = Options::default();
+    let doubts = |a: &stemsight::Analysis| -> Vec<String> { a.report.warnings.clone() };
+    let right = analyzer().analyze(&s.image, 0.1, &o, &|_, _| true).unwrap();
+    assert!(
+        !doubts(&right)
+            .iter()
+            .any(|w| w.contains("columns found where")),
+        "{:?}",
+        doubts(&right)
+    );
+    // A pixel size 3× too large (0.1 Å/px image said to be 0.3): the lattice check and
+    // the density check both object, and the pixel size is beyond the trained range.
+    let wrong = analyzer().analyze(&s.image, 0.3, &o, &|_, _| true).unwrap();
+    let w = doubts(&wrong);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("coarser than the model was trained")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("columns found where") || w.contains("no columns")),
+        "{w:?}"
+    );
+    // A blank frame: no dynamic range.
+    let blank = Image::from_vec(64, 64, Some(0.1), vec![7.0; 64 * 64]);
+    let flat = analyzer().analyze(&blank, 0.1, &o, &|_, _| true).unwrap();
+    assert!(
+        doubts(&flat).iter().any(|w| w.contains("grey level")),
+        "{:?}",
+        doubts(&flat)
+    );
+}

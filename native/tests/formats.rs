@@ -3,15 +3,10 @@
 //! calibration checked against the crystal lattice on simulated images with known truth.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use stemsight::io::read::read_image;
 
-fn stemsight(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stemsight"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+mod common;
+use common::stemsight;
 
 fn shared(rel: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -124,7 +124,9 @@ struct AnalyzeArgs {
     /// Comma-separated subset of atoms,vacancies,polymorph,carbon.
     #[arg(long, default_value = "atoms,vacancies,polymorph,carbon")]
     tasks: String,
-    /// Skip inputs whose report.json already exists (resume an interrupted batch).
+    /// Keep results that are already complete (a folder with report.json) and analyze the
+    /// rest: whole inputs, and in stacks each frame (DIR/<stem>/frame-NNNN) on its own, so
+    /// an interrupted batch resumes where it stopped.
     #[arg(long)]
     skip_existing: bool,
     #[command(flatten)]
@@ -244,6 +246,7 @@ struct DatasetArgs {
 /// `--threads N`: the size of rayon's global pool, which the whole engine uses.
 fn use_threads(threads: Option<usize>) -> Result<()> {
     if let Some(t) = threads {
+        stemsight::analyze::threads_range().check(t as f64)?;
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build_global()?;
@@ -358,18 +361,9 @@ fn progress_bar(n: usize, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Loads the models and turns the shared flags into options.
+/// Turns the shared flags into options and loads the models; every setting is checked
+/// against its range before anything is loaded.
 fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
-    use_threads(e.threads)?;
-    let device: Device = e.device.parse().map_err(anyhow::Error::msg)?;
-    let dir = e.models.clone().unwrap_or_else(default_models_dir);
-    let mut analyzer = Analyzer::load(&dir)?;
-    if device == Device::Cuda {
-        // A batch job asked for the GPU should still finish where there is none.
-        if let Err(why) = analyzer.use_device(Device::Cuda) {
-            eprintln!("warning: CUDA unavailable ({why}); running on CPU");
-        }
-    }
     let options = Options {
         tasks,
         carbon_filter: !e.no_carbon_filter,
@@ -388,6 +382,17 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
         chemistry: e.chemistry.as_deref().map(chemistry).transpose()?,
         ..Options::default()
     };
+    options.validate()?;
+    use_threads(e.threads)?;
+    let device: Device = e.device.parse().map_err(anyhow::Error::msg)?;
+    let dir = e.models.clone().unwrap_or_else(default_models_dir);
+    let mut analyzer = Analyzer::load(&dir)?;
+    if device == Device::Cuda {
+        // A batch job asked for the GPU should still finish where there is none.
+        if let Err(why) = analyzer.use_device(Device::Cuda) {
+            eprintln!("warning: CUDA unavailable ({why}); running on CPU");
+        }
+    }
     Ok((analyzer, options))
 }
 
@@ -406,10 +411,23 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
+    // What an interrupted run left: a result moved aside is put back, partial ones go.
+    for problem in stemsight::outputs::recover_leftovers(&a.out) {
+        eprintln!("warning: {problem}");
+    }
     let bar = progress_bar(a.images.len(), "images");
     if a.images.len() < 2 {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    // A hidden bar swallows println, so print through it only when it is drawn.
+    let print = |line: String| {
+        if bar.is_hidden() {
+            println!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
+    let complain = |line: String| bar.suspend(|| eprintln!("{line}"));
     let mut failed = 0;
     let names = output_names(&a.images);
     for (k, path) in a.images.iter().enumerate() {
@@ -423,29 +441,22 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
             a.pixel_size,
             &a.out.join(&stem),
             a.skip_existing,
+            &print,
+            &complain,
         ) {
-            Ok(lines) => {
-                // A hidden bar swallows println, so print through it only when it is drawn.
-                for l in lines {
-                    if bar.is_hidden() {
-                        println!("{l}");
-                    } else {
-                        bar.println(l);
-                    }
-                }
-            }
+            Ok(0) => {}
+            // Each failed frame has had its line; the file counts as failed.
+            Ok(_) => failed += 1,
             Err(e) => {
                 failed += 1;
                 // Most errors name their file already; name it once.
-                let msg = format!("{e:#}");
+                let msg = format!("{e:#}").replace('\n', " ");
                 let name = path.display().to_string();
-                bar.suspend(|| {
-                    if msg.starts_with(&name) {
-                        eprintln!("stemsight: {msg}")
-                    } else {
-                        eprintln!("stemsight: {name}: {msg}")
-                    }
-                });
+                if msg.starts_with(&name) {
+                    complain(format!("stemsight: {msg}"));
+                } else {
+                    complain(format!("stemsight: {name}: {msg}"));
+                }
             }
         }
         bar.set_position(k as u64 + 1);
@@ -459,22 +470,25 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
 
 /// Output folder names: the file stem, or `<parent>_<stem>` where stems collide
 /// (e.g. many `image.tif` in simulation folders), numbered if that still collides.
+/// Names are compared ignoring case, as file systems on macOS and Windows do, so two
+/// inputs never share a folder; a stem that is no folder name (`.`, `..`) becomes `image`.
 fn output_names(paths: &[PathBuf]) -> Vec<String> {
     let stem = |p: &Path| {
         p.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty() && s != "." && s != "..")
             .unwrap_or_else(|| "image".into())
     };
     let mut count = std::collections::HashMap::new();
     for p in paths {
-        *count.entry(stem(p)).or_insert(0) += 1;
+        *count.entry(stem(p).to_lowercase()).or_insert(0) += 1;
     }
     let mut used = std::collections::HashSet::new();
     paths
         .iter()
         .map(|p| {
             let s = stem(p);
-            let mut name = if count[&s] > 1 {
+            let mut name = if count[&s.to_lowercase()] > 1 {
                 let parent = p
                     .parent()
                     .and_then(|d| d.file_name())
@@ -486,7 +500,7 @@ fn output_names(paths: &[PathBuf]) -> Vec<String> {
             };
             let base = name.clone();
             let mut k = 1;
-            while !used.insert(name.clone()) {
+            while !used.insert(name.to_lowercase()) {
                 k += 1;
                 name = format!("{base}-{k}");
             }
@@ -495,7 +509,13 @@ fn output_names(paths: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
-/// Analyzes every frame of one file; returns the summary lines to print.
+/// Analyzes every frame of one file into `out` (a stack: `out/frame-NNNN`), printing
+/// each frame's summary as its folder is written. Every frame is its own unit: its
+/// folder is replaced atomically and only when complete (`write_analysis`), with
+/// `skip_existing` a complete one is kept, and in a stack a frame that fails is
+/// reported as one `complain` line naming the file and frame while the others go on.
+/// Returns how many frames failed; an error is a file that could not be used at all
+/// (unreadable, or its one image failed).
 #[allow(clippy::too_many_arguments)]
 fn analyze_file(
     analyzer: &Analyzer,
@@ -505,64 +525,114 @@ fn analyze_file(
     pixel_size: Option<PixelSize>,
     out: &Path,
     skip_existing: bool,
-) -> Result<Vec<String>> {
-    if skip_existing && out.join("report.json").is_file() {
-        return Ok(vec![format!(
-            "{}: already analyzed, skipped",
-            path.display()
-        )]);
+    print: &dyn Fn(String),
+    complain: &dyn Fn(String),
+) -> Result<usize> {
+    let name = path.display().to_string();
+    if out.is_dir() {
+        // A stack's frames are folders inside `out`: finish their interrupted writes.
+        for problem in stemsight::outputs::recover_leftovers(out) {
+            complain(format!("warning: {problem}"));
+        }
+    }
+    let frame_dir = |f: usize| out.join(format!("frame-{f:04}"));
+    if skip_existing {
+        if stemsight::outputs::is_complete(out) {
+            print(format!("{name}: already analyzed, skipped"));
+            return Ok(0);
+        }
+        // A stack whose frames are all done is skipped without reading it again; its
+        // first frame's report says how many frames it has.
+        let frames = std::fs::read_to_string(frame_dir(0).join("report.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|report| report["image"]["frames"].as_u64())
+            .map(|n| n as usize);
+        if let Some(n) = frames
+            .filter(|&n| n > 1 && (0..n).all(|f| stemsight::outputs::is_complete(&frame_dir(f))))
+        {
+            for f in 0..n {
+                print(format!("[frame {f}] {name}: already analyzed, skipped"));
+            }
+            return Ok(0);
+        }
     }
     let loaded = read_image_with(path, read)?;
     let n = loaded.frames.len();
-    let mut lines = Vec::new();
+    if pixel_size.is_none()
+        && loaded
+            .frames
+            .iter()
+            .all(|f| f.pixel_size_angstrom.is_none())
+    {
+        bail!(
+            "no pixel size: the file has no usable calibration; pass --pixel-size in Å \
+             (or --pixel-size lattice with --chemistry)"
+        )
+    }
     let go_on = &|_, _| true;
+    let mut failed = 0;
     for (f, frame) in loaded.frames.iter().enumerate() {
-        let mut analysis = match (pixel_size, frame.pixel_size_angstrom) {
-            (Some(PixelSize::Lattice), _) => {
-                let chemistry = options
-                    .chemistry
-                    .context("--pixel-size lattice needs --chemistry")?;
-                analyzer.analyze_self_calibrated(frame, chemistry, options, go_on)?
-            }
-            (Some(PixelSize::Angstrom(p)), _) => {
-                let mut a = analyzer.analyze(frame, p, options, go_on)?;
-                a.report.image.pixel_size_source = "argument".to_string();
-                a
-            }
-            (None, Some(p)) => {
-                let mut a = analyzer.analyze(frame, p, options, go_on)?;
-                a.report.image.pixel_size_source = "file".to_string();
-                a
-            }
-            (None, None) => {
-                bail!(
-                    "no pixel size: the file has no usable calibration; pass --pixel-size in Å \
-                     (or --pixel-size lattice with --chemistry)"
-                )
-            }
-        };
-        let r = &mut analysis.report;
-        r.image.path = path.display().to_string();
-        r.image.frame = f;
-        r.image.frames = n;
-        r.image.acquisition = loaded.acquisition.clone();
-        r.warnings.extend(loaded.warnings.iter().cloned());
         let dir = if n > 1 {
-            out.join(format!("frame-{f:04}"))
+            frame_dir(f)
         } else {
             out.to_path_buf()
         };
-        write_analysis(&dir, &analysis, &frame.data)?;
-        let mut line = analysis.report.summary_text();
-        if n > 1 {
-            line = format!("[frame {f}] {line}");
+        if skip_existing && n > 1 && stemsight::outputs::is_complete(&dir) {
+            print(format!("[frame {f}] {name}: already analyzed, skipped"));
+            continue;
         }
-        lines.push(line);
-        for w in &analysis.report.warnings {
-            lines.push(format!("  warning: {w}"));
+        let analyzed = || -> Result<Vec<String>> {
+            let mut analysis = match (pixel_size, frame.pixel_size_angstrom) {
+                (Some(PixelSize::Lattice), _) => {
+                    let chemistry = options
+                        .chemistry
+                        .context("--pixel-size lattice needs --chemistry")?;
+                    analyzer.analyze_self_calibrated(frame, chemistry, options, go_on)?
+                }
+                (Some(PixelSize::Angstrom(p)), _) => {
+                    let mut a = analyzer.analyze(frame, p, options, go_on)?;
+                    a.report.image.pixel_size_source = "argument".to_string();
+                    a
+                }
+                (None, Some(p)) => {
+                    let mut a = analyzer.analyze(frame, p, options, go_on)?;
+                    a.report.image.pixel_size_source = "file".to_string();
+                    a
+                }
+                (None, None) => bail!("no pixel size: this frame has no calibration"),
+            };
+            let r = &mut analysis.report;
+            r.image.path = name.clone();
+            r.image.frame = f;
+            r.image.frames = n;
+            r.image.acquisition = loaded.acquisition.clone();
+            r.warnings.extend(loaded.warnings.iter().cloned());
+            write_analysis(&dir, &analysis, &frame.data)?;
+            let mut lines = vec![analysis.report.summary_text()];
+            if n > 1 {
+                lines[0] = format!("[frame {f}] {}", lines[0]);
+            }
+            for w in &analysis.report.warnings {
+                lines.push(format!("  warning: {w}"));
+            }
+            Ok(lines)
+        };
+        match analyzed() {
+            Ok(lines) => lines.into_iter().for_each(print),
+            Err(e) if n == 1 => return Err(e),
+            Err(e) => {
+                failed += 1;
+                let msg = format!("{e:#}").replace('\n', " ");
+                let msg = msg
+                    .strip_prefix(&format!("{name}: "))
+                    .unwrap_or(&msg)
+                    .to_string();
+                complain(format!("stemsight: {name} [frame {f}]: {msg}"));
+            }
         }
     }
-    Ok(lines)
+    Ok(failed)
 }
 
 fn run_eval(a: EvalArgs) -> Result<()> {

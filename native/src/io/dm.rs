@@ -1264,15 +1264,7 @@ mod tests {
     // Helpers
 
     fn data_file(rel: &str) -> Option<PathBuf> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/data")
-            .join(rel);
-        if p.exists() {
-            Some(p)
-        } else {
-            eprintln!("skipping: {} is absent", p.display());
-            None
-        }
+        crate::io::shared_data(rel)
     }
 
     /// Reads DM bytes held in memory, as `read_dm` (square = true) would.

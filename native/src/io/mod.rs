@@ -148,6 +148,27 @@ pub fn pick_detector(names: &[String], wanted: Option<&str>) -> Result<usize> {
     Ok(best)
 }
 
+/// Where a file of `../shared/data` (the real microscope files tests read) would be.
+#[cfg(test)]
+pub(crate) fn shared_data_path(rel: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel)
+}
+
+/// A file of `../shared/data`, or `None`, said on stderr, when it is absent: such tests
+/// skip cleanly.
+#[cfg(test)]
+pub(crate) fn shared_data(rel: &str) -> Option<std::path::PathBuf> {
+    let p = shared_data_path(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} is absent", p.display());
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

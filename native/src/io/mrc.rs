@@ -292,9 +292,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn formats(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/data/formats")
-            .join(name)
+        crate::io::shared_data_path(&format!("formats/{name}"))
     }
 
     /// An MRC header (words 1-indexed) with the given size, mode and cell.

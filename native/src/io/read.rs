@@ -120,6 +120,20 @@ fn read_tiff(path: &Path, options: &ReadOptions) -> Result<Loaded> {
         let color = dec
             .colortype()
             .map_err(|e| Error::decode(path, format!("unsupported TIFF colour type ({e})")))?;
+        // Separate colour planes (PlanarConfiguration = 2) decode as one plane only, which
+        // would otherwise read as a truncated file.
+        let planar = dec
+            .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
+            .ok()
+            .flatten();
+        if planar == Some(2) && !matches!(color, ColorType::Gray(_)) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "TIFF stores its colour channels as separate planes (planar RGB), which is \
+                 not supported; save it as grayscale (HAADF data are one channel)",
+            )
+            .with_path(path));
+        }
         let data = dec
             .read_image()
             .map_err(|e| Error::decode(path, format!("cannot decode TIFF pixels ({e})")))?;
@@ -315,6 +329,7 @@ fn read_png(path: &Path, options: &ReadOptions) -> Result<Loaded> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use tiff::encoder::{colortype, Rational, TiffEncoder};
     use tiff::tags::ResolutionUnit;
 
@@ -391,6 +406,34 @@ mod tests {
         let xyz = dir.path().join("x.xyz");
         std::fs::write(&xyz, b"data").unwrap();
         assert_eq!(read_image(&xyz).unwrap_err().kind, ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn planar_rgb_is_refused_for_what_it_is() {
+        // tifffile.imwrite(..., photometric='rgb', planarconfig='separate'), 3×16×20 uint8.
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/planar_rgb.tif");
+        let e = read_image(&p).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.message.contains("planar"), "{e}");
+    }
+
+    #[test]
+    fn declared_sizes_beyond_the_limit_are_refused_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("wide.tif");
+        {
+            let mut enc = TiffEncoder::new(std::fs::File::create(&p).unwrap()).unwrap();
+            enc.write_image::<colortype::Gray8>(64, 32, &[1u8; 64 * 32])
+                .unwrap();
+        }
+        let small = ReadOptions {
+            max_frame_pixels: 1000,
+            ..ReadOptions::default()
+        };
+        let e = read_image_with(&p, &small).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.to_string().contains("64×32"), "{e}");
+        assert!(read_image(&p).is_ok());
     }
 
     #[test]

@@ -815,9 +815,7 @@ mod tests {
     use super::*;
 
     fn formats(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/data/formats")
-            .join(name)
+        crate::io::shared_data_path(&format!("formats/{name}"))
     }
 
     /// One 2D element: calibration deltas (m), DataType, size, pixel bytes.
