@@ -1107,6 +1107,11 @@ pub fn validate(image: &Image, pixel_size: f64) -> Result<()> {
     if image.data.len() != image.width * image.height {
         return Err(Error::invalid("pixel buffer does not match the image size"));
     }
+    check_pixel_size(pixel_size)
+}
+
+/// Refuses a pixel size outside [`PIXEL_SIZE_RANGE`], with what to check.
+pub fn check_pixel_size(pixel_size: f64) -> Result<()> {
     let (lo, hi) = PIXEL_SIZE_RANGE;
     if !pixel_size.is_finite() || pixel_size < lo || pixel_size > hi {
         return Err(Error::invalid(format!(

@@ -124,6 +124,8 @@ fn refused_files_say_why_in_one_line() {
         ),
         ("formats/dmTest_3D_int16_64,65,66.dm3", "square"),
         ("formats/08_carbon.dm3", "spectrum"),
+        // 3 × 128² float32 at 2 Å/px: read, and refused as far too coarse for atoms.
+        ("formats/temp.mrc", "outside 0.03–0.5"),
     ] {
         let Some(path) = shared(file) else {
             return;

@@ -570,6 +570,21 @@ fn analyze_file(
              (or --pixel-size lattice with --chemistry)"
         )
     }
+    // One pixel size for the whole file (argument, or a stack's calibration): refused
+    // once, not once per frame.
+    let shared = match pixel_size {
+        Some(PixelSize::Angstrom(p)) => Some(p),
+        Some(PixelSize::Lattice) => None,
+        None => loaded.frames[0].pixel_size_angstrom.filter(|&p| {
+            loaded
+                .frames
+                .iter()
+                .all(|f| f.pixel_size_angstrom == Some(p))
+        }),
+    };
+    if let Some(p) = shared {
+        stemsight::analyze::check_pixel_size(p)?;
+    }
     let go_on = &|_, _| true;
     let mut failed = 0;
     for (f, frame) in loaded.frames.iter().enumerate() {

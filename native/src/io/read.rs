@@ -89,21 +89,80 @@ fn check_frame(img: &Image) -> Result<()> {
     Ok(())
 }
 
+/// The most a compressed byte can expand to: deflate's limit is about 1032:1 (LZW and
+/// PackBits expand less), so no TIFF or PNG of n bytes honestly holds more than
+/// `MAX_EXPANSION × n` bytes of pixels.
+pub const MAX_EXPANSION: usize = 1100;
+
 /// The `tiff` crate's allocation limits, raised only as far as the largest frame the
-/// engine reads (8 bytes a sample for f64, 4 samples for RGBA).
-fn tiff_limits(options: &ReadOptions) -> Limits {
+/// engine reads (8 bytes a sample for f64, 4 samples for RGBA) and no further than the
+/// file's own size allows compressed data to expand.
+fn tiff_limits(options: &ReadOptions, file_len: usize) -> Limits {
     let mut limits = Limits::default();
-    let frame_bytes = options.max_frame_pixels.saturating_mul(8 * 4);
-    limits.decoding_buffer_size = limits.decoding_buffer_size.max(frame_bytes);
-    limits.intermediate_buffer_size = limits.intermediate_buffer_size.max(frame_bytes);
+    let budget = options
+        .max_frame_pixels
+        .saturating_mul(8 * 4)
+        .min(file_len.saturating_mul(MAX_EXPANSION));
+    limits.decoding_buffer_size = budget;
+    limits.intermediate_buffer_size = budget;
     limits
+}
+
+/// An uncompressed frame must be in the file: its declared bytes cannot exceed the
+/// file's length (a 150-byte header declaring 16384² pixels is refused before the
+/// decoder allocates for them).
+fn check_uncompressed<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    width: usize,
+    height: usize,
+    file_len: usize,
+) -> Result<()> {
+    let compression = dec
+        .find_tag_unsigned::<u16>(Tag::Compression)
+        .ok()
+        .flatten()
+        .unwrap_or(1);
+    if compression != 1 {
+        return Ok(());
+    }
+    let samples = dec
+        .find_tag_unsigned::<u16>(Tag::SamplesPerPixel)
+        .ok()
+        .flatten()
+        .unwrap_or(1)
+        .max(1) as usize;
+    let bits = dec
+        .find_tag_unsigned::<u16>(Tag::BitsPerSample)
+        .ok()
+        .flatten()
+        .unwrap_or(8)
+        .max(1) as usize;
+    let bytes = width
+        .saturating_mul(height)
+        .saturating_mul(samples)
+        .saturating_mul(bits)
+        / 8;
+    if bytes > file_len {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "the TIFF declares {width}×{height} uncompressed pixels ({bytes} bytes) but the \
+                 file has {file_len} bytes: truncated or corrupt"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn read_tiff(path: &Path, options: &ReadOptions) -> Result<Loaded> {
     let file = File::open(path).map_err(|e| Error::decode(path, e))?;
+    let file_len = file
+        .metadata()
+        .map(|m| usize::try_from(m.len()).unwrap_or(usize::MAX))
+        .map_err(|e| Error::decode(path, e))?;
     let mut dec = Decoder::new(BufReader::new(file))
         .map_err(|e| Error::decode(path, format!("not a readable TIFF ({e})")))?
-        .with_limits(tiff_limits(options));
+        .with_limits(tiff_limits(options, file_len));
     let mut frames = Vec::new();
     let mut warnings = Vec::new();
     let mut pixel_size = None;
@@ -113,6 +172,8 @@ fn read_tiff(path: &Path, options: &ReadOptions) -> Result<Loaded> {
             .map_err(|e| Error::decode(path, format!("bad TIFF header ({e})")))?;
         options
             .check_size(w as usize, h as usize, frames.len() + 1)
+            .map_err(|e| e.with_path(path))?;
+        check_uncompressed(&mut dec, w as usize, h as usize, file_len)
             .map_err(|e| e.with_path(path))?;
         if frames.is_empty() {
             pixel_size = tiff_pixel_size(&mut dec);
@@ -285,9 +346,16 @@ pub fn unit_to_angstrom(unit: &str) -> Option<f64> {
 
 fn read_png(path: &Path, options: &ReadOptions) -> Result<Loaded> {
     let file = File::open(path).map_err(|e| Error::decode(path, e))?;
-    // 4 channels of 16 bits at most per pixel.
+    let file_len = file
+        .metadata()
+        .map(|m| usize::try_from(m.len()).unwrap_or(usize::MAX))
+        .map_err(|e| Error::decode(path, e))?;
+    // 4 channels of 16 bits at most per pixel, and no more than deflate can expand to.
     let limits = png::Limits {
-        bytes: options.max_frame_pixels.saturating_mul(8),
+        bytes: options
+            .max_frame_pixels
+            .saturating_mul(8)
+            .min(file_len.saturating_mul(MAX_EXPANSION)),
     };
     let mut decoder = png::Decoder::new_with_limits(BufReader::new(file), limits);
     decoder.set_transformations(png::Transformations::EXPAND);
@@ -300,7 +368,14 @@ fn read_png(path: &Path, options: &ReadOptions) -> Result<Loaded> {
             .check_size(info.width as usize, info.height as usize, 1)
             .map_err(|e| e.with_path(path))?;
     }
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let needed = reader.output_buffer_size();
+    if needed > file_len.saturating_mul(MAX_EXPANSION) {
+        return Err(Error::decode(
+            path,
+            format!("the PNG declares {needed} bytes of pixels, more than its {file_len} bytes can hold"),
+        ));
+    }
+    let mut buf = vec![0; needed];
     let info = reader
         .next_frame(&mut buf)
         .map_err(|e| Error::decode(path, format!("cannot decode PNG pixels ({e})")))?;
