@@ -1,14 +1,9 @@
 //! The `stemsight simulate` and `stemsight dataset` commands, as pipelines call them.
 
 use std::path::Path;
-use std::process::Command;
 
-fn stemsight(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_stemsight"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+mod common;
+use common::{small_image, stemsight};
 
 fn read_tiff_f32(path: &Path) -> (u32, u32, Vec<f32>, f64) {
     use tiff::decoder::{Decoder, DecodingResult};
@@ -384,26 +379,6 @@ fn absurd_settings_are_refused_at_once_with_their_range() {
     }
 }
 
-/// A 96×96 simulated 2H-1L image (calibrated 0.1 Å/px) in `dir/<name>/image.tif`.
-fn small_image(dir: &Path, name: &str, seed: u64) -> std::path::PathBuf {
-    let out = dir.join(name);
-    let o = stemsight(&[
-        "simulate",
-        "--polymorph",
-        "2H-1L",
-        "--size",
-        "96",
-        "--pixel-size",
-        "0.1",
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    out.join("image.tif")
-}
-
 /// Asserts that `dir` is one whole analysis: every file there, `report.json` parses and
 /// its atom and vacancy lists have one row each in the CSVs. Returns the report's text.
 fn assert_whole(dir: &Path) -> String {
@@ -446,7 +421,7 @@ fn leftovers(dir: &Path) -> Vec<String> {
 
 /// The pid of a process that has ended (and been reaped).
 fn dead_pid() -> u32 {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stemsight"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stemsight"))
         .arg("--version")
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -579,7 +554,7 @@ fn analyze_killed_mid_batch_leaves_whole_folders() {
     };
     // Starts a batch and kills it as soon as `seen` holds for the output folder.
     let kill_when = |seen: &dyn Fn(&[String], u32) -> bool| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stemsight"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stemsight"))
             .args(args(false))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 mod common;
-use common::stemsight;
+use common::{small_image, stemsight};
 
 /// A little-endian baseline TIFF header whose one strip claims `width × height` 8-bit
 /// pixels (and 4 GiB of data) that the file does not hold.
@@ -82,28 +82,13 @@ fn png_bomb(path: &Path, side: u32) {
 #[test]
 fn bombs_are_refused_in_one_line_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = dir.path().join("sim");
-    let o = stemsight(&[
-        "simulate",
-        "--polymorph",
-        "2H-1L",
-        "--size",
-        "96",
-        "--pixel-size",
-        "0.1",
-        "--seed",
-        "5",
-        "--out",
-        sim.to_str().unwrap(),
-    ]);
-    assert!(o.status.success());
     let tiff = dir.path().join("bomb65536.tif");
     tiff_bomb(&tiff, 65536, 65536);
     let tiff_truncated = dir.path().join("claims2000.tif");
     tiff_bomb(&tiff_truncated, 2000, 2000);
     let png = dir.path().join("bomb30000.png");
     png_bomb(&png, 30000);
-    let good = sim.join("image.tif");
+    let good = small_image(dir.path(), "sim", 5);
     let out = dir.path().join("out");
     let t0 = std::time::Instant::now();
     let o = stemsight(&[
