@@ -108,9 +108,6 @@ const LINE_HALF_HEIGHT_A: f64 = 0.4;
 /// Line offsets varying over more than this are drift, not jitter, and are kept
 /// (3 Å kept part of the correlated jitter: RMSE 7.86 pm vs 7.62 pm at 10 Å).
 const LINE_SMOOTH_A: f64 = 10.0;
-/// Nearest projected column distance a/√3 of the supported TMDs (1.82–1.90 Å); the
-/// lattice indexing accepts ±30 % around it.
-const COLUMN_SPACING_A: f64 = 1.85;
 /// Columns closer than this to the image border have part of their footprint (the
 /// probe, ≈ 1 Å across) outside the image: no vacancy is called on them, and the
 /// summary's site counts and analyzed area leave that band out.
@@ -652,7 +649,7 @@ impl Analyzer {
             let half = LINE_HALF_HEIGHT_A / pixel_size;
             let positions = scanline::correct(&positions, &offsets, half);
             let alt_positions = scanline::correct(&alt_positions, &offsets, half);
-            match lattice::fit(&positions, COLUMN_SPACING_A / pixel_size) {
+            match lattice::fit(&positions, lattice::COLUMN_SPACING_A / pixel_size) {
                 Some(fit) => {
                     let slow =
                         scanline::slow_offsets(&positions, &fit, h, SLOW_BAND_A / pixel_size);

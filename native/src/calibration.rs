@@ -161,9 +161,7 @@ pub fn check(
 ) -> LatticeCheck {
     let chem = chemistry.unwrap_or_default();
     let expected = chem.lattice_a_angstrom();
-    // Look around the middle of the TMD family's spacings (±30 % in `lattice::links`).
-    let family_spacing_a = 3.22 / 3f64.sqrt();
-    let found = column_spacing_px(positions, family_spacing_a / pixel_size);
+    let found = column_spacing_px(positions, lattice::COLUMN_SPACING_A / pixel_size);
     let a_px = found.map(|(s, _)| s * 3f64.sqrt());
     let a = a_px.map(|a| a * pixel_size);
     let deviation = a.map(|a| a / expected - 1.0);

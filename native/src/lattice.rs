@@ -11,6 +11,9 @@ use crate::localize::solve;
 use crate::neighbors::NeighborGrid;
 use std::collections::VecDeque;
 
+/// Nearest projected column distance a/√3 of the supported TMDs (1.82–1.90 Å); the
+/// lattice indexing accepts ±30 % around it.
+pub const COLUMN_SPACING_A: f64 = 1.85;
 /// Fewest columns in a connected patch for its affine fit to be used.
 pub const MIN_PATCH_COLUMNS: usize = 30;
 /// Largest distance from the nearest lattice step (in lattice units) for two columns

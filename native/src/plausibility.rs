@@ -17,7 +17,8 @@
 
 use crate::dataset::DatasetConfig;
 use crate::report::Report;
-use crate::sim::Chemistry;
+use crate::sim::structure::Site;
+use crate::sim::{Chemistry, Polymorph};
 
 /// Fewest distinct grey levels an image needs for columns to be found at all.
 pub const MIN_GREY_LEVELS: usize = 8;
@@ -45,13 +46,15 @@ pub fn grey_levels(pixels: &[f32]) -> usize {
     seen.len()
 }
 
-/// Columns per cell of area (√3/2)·a² for each polymorph class name.
+/// Columns per cell of area (√3/2)·a² of a polymorph class name: its occupied sites.
 fn columns_per_cell(class: &str) -> Option<f64> {
-    match class {
-        "2H-1L" | "2H-2L" | "2H-3L" => Some(2.0),
-        "3R-2L" | "3R-3L" | "1T" => Some(3.0),
-        _ => None,
-    }
+    let p = Polymorph::from_name(class)?;
+    Some(
+        Site::ALL
+            .iter()
+            .filter(|&&s| !p.column(s).is_empty())
+            .count() as f64,
+    )
 }
 
 /// The warnings a finished report deserves; `grey_levels` of the input image.
@@ -152,8 +155,16 @@ mod tests {
 
     #[test]
     fn polymorphs_fill_their_cells() {
-        assert_eq!(columns_per_cell("2H-1L"), Some(2.0));
-        assert_eq!(columns_per_cell("3R-2L"), Some(3.0));
+        for (class, columns) in [
+            ("2H-1L", 2.0),
+            ("2H-2L", 2.0),
+            ("2H-3L", 2.0),
+            ("3R-2L", 3.0),
+            ("3R-3L", 3.0),
+            ("1T", 3.0),
+        ] {
+            assert_eq!(columns_per_cell(class), Some(columns), "{class}");
+        }
         assert_eq!(columns_per_cell("vacuum"), None);
     }
 }

@@ -99,14 +99,7 @@ fn tract_reproduces_pytorch_on_fixture() {
 
 #[test]
 fn checksum_mismatch_is_refused() {
-    let dir = &model_dirs()[0];
-    let tmp = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_file() {
-            std::fs::copy(&p, tmp.path().join(p.file_name().unwrap())).unwrap();
-        }
-    }
+    let tmp = copy_model();
     let card = tmp.path().join("model.json");
     let text = std::fs::read_to_string(&card).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();

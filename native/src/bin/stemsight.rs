@@ -605,17 +605,16 @@ fn analyze_file(
                         .context("--pixel-size lattice needs --chemistry")?;
                     analyzer.analyze_self_calibrated(frame, chemistry, options, go_on)?
                 }
-                (Some(PixelSize::Angstrom(p)), _) => {
+                (given, file) => {
+                    let (p, source) = match (given, file) {
+                        (Some(PixelSize::Angstrom(p)), _) => (p, "argument"),
+                        (_, Some(p)) => (p, "file"),
+                        _ => bail!("no pixel size: this frame has no calibration"),
+                    };
                     let mut a = analyzer.analyze(frame, p, options, go_on)?;
-                    a.report.image.pixel_size_source = "argument".to_string();
+                    a.report.image.pixel_size_source = source.to_string();
                     a
                 }
-                (None, Some(p)) => {
-                    let mut a = analyzer.analyze(frame, p, options, go_on)?;
-                    a.report.image.pixel_size_source = "file".to_string();
-                    a
-                }
-                (None, None) => bail!("no pixel size: this frame has no calibration"),
             };
             let r = &mut analysis.report;
             r.image.path = name.clone();

@@ -223,11 +223,7 @@ fn frame_metadata(m: &Dataset) -> std::result::Result<Vec<serde_json::Value>, St
 /// Å per pixel from a frame's `BinaryResult` (value and unit), if it is a length.
 fn pixel_size(meta: &serde_json::Value) -> Option<f64> {
     let result = meta.get("BinaryResult")?;
-    let width = result.pointer("/PixelSize/width")?;
-    let value = match width {
-        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
-        v => v.as_f64()?,
-    };
+    let value = number(result, "/PixelSize/width")?;
     let unit = result
         .get("PixelUnitX")
         .and_then(|u| u.as_str())
