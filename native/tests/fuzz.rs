@@ -4,10 +4,18 @@
 //! bytes set to extremes, integers overwritten with boundary values, cuts, repeats — and
 //! each mutant must read as an image or fail with an error: never a panic, never a hang.
 //!
-//! CI runs it for `STEMSIGHT_FUZZ_SECONDS` (default 20 s, shared by the seeds); the long
-//! run is `STEMSIGHT_FUZZ_SECONDS=3600 cargo test --release -p stemsight --test fuzz --
-//! --nocapture` (one hour per run; the seed of the generator is printed, and
-//! `STEMSIGHT_FUZZ_SEED` replays a run).
+//! CI runs it for `STEMSIGHT_FUZZ_SECONDS` (default 20 s, shared by the seeds);
+//! `STEMSIGHT_FUZZ_FORMATS` (extensions, comma-separated) keeps the seeds of some readers
+//! only. The long run gives each reader its own hour, one process per reader:
+//!
+//! ```text
+//! for f in tif png emd dm3,dm4 ser mrc; do
+//!   STEMSIGHT_FUZZ_FORMATS=$f STEMSIGHT_FUZZ_SECONDS=3600 \
+//!     cargo test --release -p stemsight --test fuzz -- --nocapture > fuzz-$f.log 2>&1 &
+//! done
+//! ```
+//!
+//! The seed of the generator is printed, and `STEMSIGHT_FUZZ_SEED` replays a run.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -34,6 +42,7 @@ fn seeds(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let tif = dir.join("seed.tif");
     stemsight::io::tiff::write_f32(&tif, 48, 40, &ramp, Some(0.1)).unwrap();
     out.push(("tif".to_string(), std::fs::read(&tif).unwrap()));
+    out.push(("tif".to_string(), deflate_tiff(&ramp, 48, 40)));
     let bytes: Vec<u8> = (0..32 * 24 * 3).map(|i| (i * 7 % 251) as u8).collect();
     let png = dir.join("seed.png");
     stemsight::io::png::write(&png, 32, 24, 3, &bytes).unwrap();
@@ -41,6 +50,8 @@ fn seeds(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let emd = manifest.join("tests/data/velox_two_detectors.emd");
     out.push(("emd".to_string(), std::fs::read(emd).unwrap()));
+    let planar = manifest.join("tests/data/planar_rgb.tif");
+    out.push(("tif".to_string(), std::fs::read(planar).unwrap()));
     let shared = manifest.join("../../shared/data");
     for rel in [
         "formats/dmTest_float32_nonSquare_diffPixelSize.dm3",
@@ -59,6 +70,17 @@ fn seeds(dir: &Path) -> Vec<(String, Vec<u8>)> {
         }
     }
     out
+}
+
+/// A deflate-compressed float TIFF: the decompressing path of the TIFF reader.
+fn deflate_tiff(values: &[f32], width: u32, height: u32) -> Vec<u8> {
+    use tiff::encoder::{colortype::Gray32Float, compression::Deflate, TiffEncoder};
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut encoder = TiffEncoder::new(&mut buffer).unwrap();
+    encoder
+        .write_image_with_compression::<Gray32Float, _>(width, height, Deflate::default(), values)
+        .unwrap();
+    buffer.into_inner()
 }
 
 /// One mutation of `bytes` (at least one change).
@@ -108,7 +130,14 @@ fn mutated_files_never_panic_or_hang() {
     let budget = Duration::from_secs(env_number("STEMSIGHT_FUZZ_SECONDS", 20));
     let seed = env_number("STEMSIGHT_FUZZ_SEED", 20261202);
     let dir = tempfile::tempdir().unwrap();
-    let seeds = seeds(dir.path());
+    let formats = std::env::var("STEMSIGHT_FUZZ_FORMATS").unwrap_or_default();
+    let wanted: Vec<&str> = formats.split(',').filter(|f| !f.is_empty()).collect();
+    let seeds: Vec<_> = seeds(dir.path())
+        .into_iter()
+        .filter(|(ext, _)| wanted.is_empty() || wanted.contains(&ext.as_str()))
+        .collect();
+    assert!(!seeds.is_empty(), "no seed file for formats {formats:?}");
+    eprintln!("fuzz: seed {seed}, {} seed files, {budget:?}", seeds.len());
     let per_seed = budget / seeds.len() as u32;
     // Small frames only: a mutant that declares a huge but legal image must be refused
     // by the size checks, not decoded.

@@ -1,11 +1,11 @@
 //! Hostile files in a batch: each is refused in one line, quickly and without a large
-//! allocation, and the good image after it is still analyzed. The bombs are generated
-//! here (a few hundred bytes each), never committed.
+//! allocation (the run is held to 1 GiB of address space), and the good image after it
+//! is still analyzed. The bombs are generated here, never committed.
 
 use std::path::Path;
 
 mod common;
-use common::{small_image, stemsight};
+use common::small_image;
 
 /// A little-endian baseline TIFF header whose one strip claims `width × height` 8-bit
 /// pixels (and 4 GiB of data) that the file does not hold.
@@ -79,6 +79,28 @@ fn png_bomb(path: &Path, side: u32) {
     std::fs::write(path, b).unwrap();
 }
 
+/// A real decompression bomb: 20000² zero bytes, deflated to a few hundred kB.
+fn deflate_bomb(path: &Path, side: u32) {
+    use tiff::encoder::{colortype::Gray8, compression::Deflate, TiffEncoder};
+    let zeros = vec![0u8; side as usize * side as usize];
+    let mut encoder = TiffEncoder::new(std::fs::File::create(path).unwrap()).unwrap();
+    encoder
+        .write_image_with_compression::<Gray8, _>(side, side, Deflate::default(), &zeros)
+        .unwrap();
+}
+
+/// `stemsight ARGS…` in an address space of 1 GiB: a larger allocation fails, so the
+/// run's peak resident memory stays below 1 GiB by construction.
+fn stemsight_in_1_gib(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_stemsight"))
+        .args(args)
+        .output()
+        .expect("bash runs")
+}
+
 #[test]
 fn bombs_are_refused_in_one_line_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,14 +110,17 @@ fn bombs_are_refused_in_one_line_and_the_batch_goes_on() {
     tiff_bomb(&tiff_truncated, 2000, 2000);
     let png = dir.path().join("bomb30000.png");
     png_bomb(&png, 30000);
+    let deflate = dir.path().join("deflate20000.tif");
+    deflate_bomb(&deflate, 20000);
     let good = small_image(dir.path(), "sim", 5);
     let out = dir.path().join("out");
     let t0 = std::time::Instant::now();
-    let o = stemsight(&[
+    let o = stemsight_in_1_gib(&[
         "analyze",
         tiff.to_str().unwrap(),
         png.to_str().unwrap(),
         tiff_truncated.to_str().unwrap(),
+        deflate.to_str().unwrap(),
         good.to_str().unwrap(),
         "--pixel-size",
         "0.1",
@@ -105,12 +130,18 @@ fn bombs_are_refused_in_one_line_and_the_batch_goes_on() {
     let elapsed = t0.elapsed().as_secs_f64();
     assert!(!o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
-    for name in ["bomb65536.tif", "bomb30000.png", "claims2000.tif"] {
+    for name in [
+        "bomb65536.tif",
+        "bomb30000.png",
+        "claims2000.tif",
+        "deflate20000.tif",
+    ] {
         let lines = stderr.lines().filter(|l| l.contains(name)).count();
         assert_eq!(lines, 1, "{name}: {stderr}");
     }
     assert!(stderr.contains("65536×65536"), "{stderr}");
-    assert!(stderr.contains("3 of 4 inputs failed"), "{stderr}");
+    assert!(stderr.contains("20000×20000"), "{stderr}");
+    assert!(stderr.contains("4 of 5 inputs failed"), "{stderr}");
     assert!(
         out.join("image").join("report.json").is_file(),
         "the good image was analyzed"

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// Write gray or RGB bytes (`channels` = 1 or 3) as a PNG.
@@ -14,7 +14,8 @@ pub fn write(
     bytes: &[u8],
 ) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut enc = png::Encoder::new(BufWriter::new(file), width as u32, height as u32);
+    let mut out = BufWriter::new(file);
+    let mut enc = png::Encoder::new(&mut out, width as u32, height as u32);
     enc.set_color(if channels == 3 {
         png::ColorType::Rgb
     } else {
@@ -24,7 +25,10 @@ pub fn write(
     // Previews: fast deflate keeps a 4096² overlay well under a second.
     enc.set_compression(png::Compression::Fast);
     let mut w = enc.write_header().map_err(|e| Error::io(path, e))?;
-    w.write_image_data(bytes).map_err(|e| Error::io(path, e))
+    w.write_image_data(bytes).map_err(|e| Error::io(path, e))?;
+    w.finish().map_err(|e| Error::io(path, e))?;
+    // A failed flush (a full disk) is an error here, not lost in a drop.
+    out.flush().map_err(|e| Error::io(path, e))
 }
 
 /// Map an image to 0..255 between its 0.1 % and 99.9 % percentiles, so one hot pixel
@@ -52,4 +56,20 @@ pub fn to_display_bytes(data: &[f32]) -> Vec<u8> {
     data.iter()
         .map(|&v| (((v - lo) / range).clamp(0.0, 1.0) * 255.0).round() as u8)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// A write that cannot reach the disk is an error, for the small files that sit in
+    /// the buffer until the end as for large ones (`/dev/full`: every write fails).
+    #[test]
+    fn a_full_disk_is_an_error() {
+        let full = std::path::Path::new("/dev/full");
+        if !full.exists() {
+            return;
+        }
+        assert!(super::write(full, 4, 4, 1, &[0u8; 16]).is_err());
+        assert!(crate::io::tiff::write_u8(full, 4, 4, &[0u8; 16], Some(0.1)).is_err());
+        assert!(crate::io::npy::write(full, &[4], &[0u8; 4]).is_err());
+    }
 }

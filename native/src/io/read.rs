@@ -176,7 +176,7 @@ fn read_tiff(path: &Path, options: &ReadOptions) -> Result<Loaded> {
         check_uncompressed(&mut dec, w as usize, h as usize, file_len)
             .map_err(|e| e.with_path(path))?;
         if frames.is_empty() {
-            pixel_size = tiff_pixel_size(&mut dec);
+            pixel_size = tiff_pixel_size(&mut dec, &super::tiff::descriptions(path));
         }
         let color = dec
             .colortype()
@@ -284,16 +284,18 @@ fn to_gray(values: Vec<f32>, n: usize, channels: usize, warnings: &mut Vec<Strin
 }
 
 /// Å per pixel from the TIFF tags, if the file carries a usable calibration.
-fn tiff_pixel_size<R: std::io::Read + std::io::Seek>(dec: &mut Decoder<R>) -> Option<f64> {
+/// The unit comes from the ImageJ description wherever it stands among the file's
+/// descriptions (tifffile writes its own before ImageJ's).
+fn tiff_pixel_size<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    descriptions: &[String],
+) -> Option<f64> {
     let xres = rational(dec.find_tag(Tag::XResolution).ok().flatten()?)?;
     if !(xres.is_finite() && xres > 0.0) {
         return None;
     }
     let per_unit = 1.0 / xres;
-    let description = dec
-        .get_tag_ascii_string(Tag::ImageDescription)
-        .unwrap_or_default();
-    if let Some(unit) = imagej_unit(&description) {
+    if let Some(unit) = descriptions.iter().find_map(|d| imagej_unit(d)) {
         return unit_to_angstrom(&unit).map(|f| per_unit * f);
     }
     match dec
@@ -434,6 +436,22 @@ mod tests {
         assert_eq!((f.width, f.height), (20, 10));
         assert!((f.pixel_size_angstrom.unwrap() - 0.08).abs() < 1e-9);
         assert_eq!(f.data[5], 1005.0);
+    }
+
+    /// tifffile's own JSON description stands before ImageJ's: the unit is still found.
+    #[test]
+    fn imagej_unit_is_found_behind_another_description() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tifffile.tif");
+        let bytes = crate::io::tiff::tests::with_descriptions(
+            &["{\"shape\": [1, 2]}", "ImageJ=1.53t\nunit=nm\n"],
+            Some(50),
+        );
+        std::fs::write(&path, bytes).unwrap();
+        let f = &read_image(&path).unwrap().frames[0];
+        // 50 px per nm = 0.2 Å/px
+        assert!((f.pixel_size_angstrom.unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(f.data, vec![10.0, 20.0]);
     }
 
     /// 8-bit without calibration; resolution in centimetres without ImageJ description.
