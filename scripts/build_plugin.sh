@@ -47,6 +47,8 @@ jar cf "$OUT/stemsight-java.jar" -C "$OUT/binding" . -C "$OUT/natives" natives
 echo "== Fiji plugin"
 "${JAVAC[@]}" -cp "$IJ_JAR:$OUT/binding" -d "$OUT/plugin" $(find fiji-plugin/src/main/java -name '*.java')
 cp fiji-plugin/src/main/resources/plugins.config "$OUT/plugin/"
+# The documentation the dialogs' Help buttons point to travels inside the jar.
+cp fiji-plugin/README.md "$OUT/plugin/README.md"
 jar cf "$OUT/StemSight_.jar" -C "$OUT/plugin" . -C "$OUT/binding" . -C "$OUT/natives" natives
 
 echo "== Fiji update-site layout"

@@ -9,6 +9,7 @@ use crate::calibration;
 use crate::carbon;
 use crate::distance;
 use crate::error::{Error, ErrorKind, Result};
+use crate::hollow;
 use crate::image::Image;
 use crate::intensity;
 use crate::lattice;
@@ -160,6 +161,10 @@ pub struct Options {
     /// Leave contaminated areas out of the statistics.
     pub carbon_filter: bool,
     pub carbon_threshold: f64,
+    /// Check the carbon map's call against the hollow sites' signal and keep flagged
+    /// areas whose hollows are clean ([`carbon::Call::Cleared`]); off, the map alone
+    /// decides.
+    pub hollow_check: bool,
     /// The carbon map is averaged over about this many Å (σ) before it is thresholded
     /// and written (0: pixel by pixel).
     pub carbon_smoothing_a: f64,
@@ -193,6 +198,7 @@ impl Default for Options {
         Options {
             tasks: Tasks::default(),
             carbon_filter: true,
+            hollow_check: true,
             carbon_threshold: carbon::DEFAULT_THRESHOLD,
             carbon_smoothing_a: carbon::DEFAULT_SMOOTHING_A,
             atom_threshold: 0.35,
@@ -341,6 +347,12 @@ pub struct Analysis {
     pub polymorph_probability: Vec<f32>,
     /// Carbon map per input pixel (0..1; × scale = Å).
     pub carbon_map: Vec<f32>,
+    /// The contamination call per input pixel ([`carbon::Call`] as u8): whether it is
+    /// left out of the clean statistics, and why.
+    pub contamination: Vec<u8>,
+    /// The hollows' local excess signal per input pixel (`NaN` where the lattice shows
+    /// too few hollows), what [`carbon::calls`] weighs against the map.
+    pub hollow_excess: Vec<f32>,
     /// Each atom's position by the other sub-pixel refinement (for `stemsight eval`).
     pub alt_positions: Vec<(f64, f64)>,
     /// Vacancies found within `EDGE_MARGIN_A` of the border or `HOLE_MARGIN_A` of
@@ -417,10 +429,6 @@ impl Analyzer {
         self.network.use_device(device)
     }
 
-    pub fn model_pixel_size(&self) -> f64 {
-        self.network.card.pixel_size_angstrom
-    }
-
     /// Analyzes one image. `progress(done, total)` is called as tiles finish;
     /// returning `false` cancels with `ErrorKind::Cancelled`. The image is not modified.
     pub fn analyze(
@@ -481,6 +489,16 @@ impl Analyzer {
         )?;
         timing.insert("inference_ms".to_string(), ms(lap));
         drop(input);
+        // The stages after inference ask the caller again between them, so a cancel
+        // takes effect within one stage (the longest, smoothing an 8192² map, ≈ 1 s).
+        let tiles = plan.cores.len();
+        let checkpoint = || -> Result<()> {
+            if progress(tiles, tiles) {
+                Ok(())
+            } else {
+                Err(Error::new(ErrorKind::Cancelled, "analysis cancelled"))
+            }
+        };
 
         let lap = Instant::now();
         let (gw, gh) = (grid.out_width, grid.out_height);
@@ -498,6 +516,7 @@ impl Analyzer {
             let r = (options.polymorph_smoothing_a.max(0.0) / card.pixel_size_angstrom).round();
             polymorph::smoothed_class_map(&p.data, p.channels, gw, gh, r as usize)
         };
+        checkpoint()?;
         let carbon_map = head("carbon")?.channel(0, plane).to_vec();
         let carbon_smooth = carbon::smoothed(
             &carbon_map,
@@ -505,13 +524,8 @@ impl Analyzer {
             gh,
             options.carbon_smoothing_a.max(0.0) / card.pixel_size_angstrom,
         );
+        checkpoint()?;
         let filter = options.carbon_filter && options.tasks.carbon;
-        let dirty = carbon::mask(&carbon_smooth, options.carbon_threshold);
-        let is_dirty = |x: f64, y: f64| -> bool {
-            let (cx, cy) = grid.to_canonical(x, y);
-            let i = nearest(cx, cy, gw, gh);
-            dirty[i]
-        };
         let class_at = |x: f64, y: f64| -> u8 {
             let (cx, cy) = grid.to_canonical(x, y);
             classes[nearest(cx, cy, gw, gh)]
@@ -549,6 +563,7 @@ impl Analyzer {
             options.atom_threshold,
             min_sep,
         );
+        checkpoint()?;
         let refine_r = 0.5 / pixel_size;
         // The heatmap's bumps are the training labels' Gaussians (σ 0.4 Å): a Gaussian
         // fit over 0.7 Å locates them without the pixel locking of a 3-point parabola
@@ -633,6 +648,7 @@ impl Analyzer {
                 }
             }
         };
+        checkpoint()?;
         // Scan-line jitter: measured from all columns at once, removed from each
         // (heatmap positions come from the network's grid, not from the scan lines).
         let line_correction = options.line_correction && options.refinement != Refinement::Heatmap;
@@ -662,6 +678,50 @@ impl Analyzer {
             }
         } else {
             (positions, alt_positions)
+        };
+        checkpoint()?;
+        // Contamination: the map's call, checked against the hollows' signal.
+        let spacing = lattice::COLUMN_SPACING_A / pixel_size;
+        let (held_third_sites, third_sites) = hollow::occupancy(&positions, spacing, w, h);
+        let chemistry = options.chemistry.unwrap_or_default();
+        let hollows = hollow::sites(&positions, spacing, w, h);
+        let hollow_levels = hollow::levels(
+            &pixels,
+            w,
+            h,
+            &positions,
+            &hollows,
+            spacing,
+            hollow::SIGNAL_RADIUS_A / pixel_size,
+        );
+        let (mut local_excess, local_count) = hollow::local_mean(
+            &hollows,
+            &hollow_levels,
+            gw,
+            gh,
+            carbon::HOLLOW_SMOOTHING_A / card.pixel_size_angstrom,
+            |x, y| grid.to_canonical(x, y),
+        );
+        hollow::relative_to_cleanest(
+            &mut local_excess,
+            &local_count,
+            gw,
+            carbon::HOLLOW_MIN_COUNT,
+        );
+        let no_hollows = vec![0f32; local_count.len()];
+        let calls = carbon::calls(
+            &carbon::mask(&carbon_smooth, options.carbon_threshold),
+            &local_excess,
+            if options.hollow_check {
+                &local_count
+            } else {
+                &no_hollows
+            },
+        );
+        let dirty: Vec<bool> = calls.iter().map(|c| c.excluded()).collect();
+        let is_dirty = |x: f64, y: f64| -> bool {
+            let (cx, cy) = grid.to_canonical(x, y);
+            dirty[nearest(cx, cy, gw, gh)]
         };
         let intensities: Vec<f64> = positions
             .par_iter()
@@ -712,6 +772,7 @@ impl Analyzer {
                 y,
                 x_a: to_a(x),
                 y_a: to_a(y),
+                species: chemistry.species(&site),
                 site,
                 intensity: intensities[k],
                 normalized_intensity: norm,
@@ -812,6 +873,7 @@ impl Analyzer {
                 x_a: to_a(x),
                 y_a: to_a(y),
                 kind: p.type_name().to_string(),
+                species: chemistry.species(p.type_name()),
                 confidence: p.confidence,
                 in_contaminated_area: filter && is_dirty(x, y),
                 normalized_intensity: if r > 0.0 {
@@ -829,6 +891,22 @@ impl Analyzer {
         let px_nm2 = (card.pixel_size_angstrom / 10.0).powi(2);
         let material = classes.iter().filter(|&&c| c != 0).count();
         let material_dirty = (0..plane).filter(|&i| classes[i] != 0 && dirty[i]).count();
+        let material_with = |call: carbon::Call| {
+            (0..plane)
+                .filter(|&i| classes[i] != 0 && calls[i] == call)
+                .count()
+        };
+        let (cleared, unchecked) = (
+            material_with(carbon::Call::Cleared),
+            material_with(carbon::Call::Unchecked),
+        );
+        let of_material = |n: usize| {
+            if material > 0 {
+                n as f64 / material as f64
+            } else {
+                0.0
+            }
+        };
         let excluded = if filter { material_dirty } else { 0 };
         // The summary's sites and area leave out the border band, as the vacancies do.
         let counted = (0..plane)
@@ -900,20 +978,35 @@ impl Analyzer {
         let mut polymorph_map = vec![0u8; w * h];
         let mut polymorph_probability = vec![0f32; w * h];
         let mut carbon_out = vec![0f32; w * h];
+        let mut contamination = vec![0u8; w * h];
+        let mut excess_out = vec![0f32; w * h];
         polymorph_map
             .par_chunks_mut(w)
             .zip(polymorph_probability.par_chunks_mut(w))
-            .zip(carbon_out.par_chunks_mut(w))
+            .zip(
+                carbon_out
+                    .par_chunks_mut(w)
+                    .zip(contamination.par_chunks_mut(w)),
+            )
+            .zip(excess_out.par_chunks_mut(w))
             .enumerate()
-            .for_each(|(y, ((class_row, prob_row), carbon_row))| {
-                for x in 0..w {
-                    let (cx, cy) = grid.to_canonical(x as f64, y as f64);
-                    let k = nearest(cx, cy, gw, gh);
-                    class_row[x] = classes[k];
-                    prob_row[x] = class_prob[k];
-                    carbon_row[x] = bilinear(&carbon_smooth, gw, gh, cx, cy);
-                }
-            });
+            .for_each(
+                |(y, (((class_row, prob_row), (carbon_row, call_row)), excess_row))| {
+                    for x in 0..w {
+                        let (cx, cy) = grid.to_canonical(x as f64, y as f64);
+                        let k = nearest(cx, cy, gw, gh);
+                        class_row[x] = classes[k];
+                        prob_row[x] = class_prob[k];
+                        carbon_row[x] = bilinear(&carbon_smooth, gw, gh, cx, cy);
+                        call_row[x] = calls[k] as u8;
+                        excess_row[x] = if local_count[k] >= carbon::HOLLOW_MIN_COUNT {
+                            local_excess[k]
+                        } else {
+                            f32::NAN
+                        };
+                    }
+                },
+            );
         timing.insert("maps_ms".to_string(), ms(lap));
 
         // The calibration checked against the columns' lattice.
@@ -940,6 +1033,15 @@ impl Analyzer {
                 acquisition: Default::default(),
             },
             lattice,
+            chemistry: crate::report::ChemistryInfo {
+                name: chemistry.name().to_string(),
+                source: if options.chemistry.is_some() {
+                    "given"
+                } else {
+                    "assumed"
+                }
+                .to_string(),
+            },
             atoms: if options.tasks.atoms {
                 atoms
             } else {
@@ -963,17 +1065,30 @@ impl Analyzer {
                     BTreeMap::new()
                 },
                 vacuum_fraction: (plane - material) as f64 / plane.max(1) as f64,
+                hollow_occupancy: (third_sites > 0)
+                    .then(|| held_third_sites as f64 / third_sites as f64),
+                third_sites,
             },
             carbon: CarbonSummary {
-                contaminated_fraction: if material > 0 {
-                    material_dirty as f64 / material as f64
-                } else {
-                    0.0
-                },
+                contaminated_fraction: of_material(material_dirty),
                 threshold: options.carbon_threshold,
                 scale_angstrom: scale,
                 above_film: carbon_card.is_some_and(|h| h.above_film),
                 filter_applied: filter,
+                map_fraction: of_material(material_dirty + cleared),
+                cleared_by_hollows_fraction: of_material(cleared),
+                unchecked_fraction: of_material(unchecked),
+                hollow_sites: hollows.len(),
+                hollow_excess_median: {
+                    let mut finite: Vec<f64> = local_excess
+                        .iter()
+                        .zip(&local_count)
+                        .filter(|(e, &c)| e.is_finite() && c >= carbon::HOLLOW_MIN_COUNT)
+                        .map(|(&e, _)| e as f64)
+                        .collect();
+                    (!finite.is_empty()).then(|| intensity::median(&mut finite))
+                },
+                hollow_clean_excess: carbon::HOLLOW_CLEAN_EXCESS,
             },
             summary,
             intensity_histogram: histogram,
@@ -987,6 +1102,7 @@ impl Analyzer {
                 vacancy_threshold: options.vacancy_threshold as f64,
                 carbon_threshold: options.carbon_threshold,
                 carbon_filter: filter,
+                hollow_check: options.hollow_check,
                 refinement: format!("{:?}", options.refinement).to_lowercase(),
                 line_correction,
                 polymorph_smoothing_angstrom: options.polymorph_smoothing_a.max(0.0),
@@ -1007,6 +1123,8 @@ impl Analyzer {
             polymorph_map,
             polymorph_probability,
             carbon_map: carbon_out,
+            contamination,
+            hollow_excess: excess_out,
             alt_positions: if options.tasks.atoms {
                 alt_positions
             } else {

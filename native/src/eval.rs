@@ -589,11 +589,10 @@ fn eval_one(
         .map(|d2| d2 < margin * margin)
         .collect();
     let inside_vac = |x: f64, y: f64| away_from_border(e, x, y) && !near_hole[pixel(x, y)];
-    // The area the report counts in: where the tool's own carbon map is below threshold.
+    // The area the report counts in: where the tool's own contamination call keeps it.
     let filtered = options.carbon_filter && options.tasks.carbon;
-    let analyzed = |x: f64, y: f64| {
-        !filtered || (analysis.carbon_map[pixel(x, y)] as f64) < analysis.report.carbon.threshold
-    };
+    let excluded = |i: usize| crate::carbon::Call::excluded_code(analysis.contamination[i]);
+    let analyzed = |x: f64, y: f64| !filtered || !excluded(pixel(x, y));
     for (kind, slots) in [("VS1", [0, 1, 2]), ("VS2", [3, 4, 5])] {
         let t: Vec<(f64, f64)> = truth
             .vacancies
@@ -683,7 +682,6 @@ fn eval_one(
     };
 
     let scale = analysis.report.carbon.scale_angstrom;
-    let thr = analysis.report.carbon.threshold;
     // A head that estimates the carbon above the uniform film is scored against that.
     let film = if analysis.report.carbon.above_film {
         truth
@@ -697,15 +695,16 @@ fn eval_one(
     let pixels = true_classes
         .iter()
         .zip(&analysis.polymorph_map)
-        .zip(carbon.data.iter().zip(&analysis.carbon_map));
-    for ((&t, &p), (&tc, &pc)) in pixels {
+        .zip(carbon.data.iter().zip(&analysis.carbon_map))
+        .enumerate();
+    for (i, ((&t, &p), (&tc, &pc))) in pixels {
         let (t, p) = (t as usize, p as usize);
         let total = tc as f64;
         let (tc, pc_raw) = ((total - film).max(0.0), pc as f64);
         let pc = pc_raw * scale;
         tally.carbon_abs_err_sum_a += (pc - tc.min(scale)).abs();
         tally.carbon_pixels += 1;
-        let pd = pc_raw >= thr;
+        let pd = excluded(i);
         let scored_dirty = tc >= CARBON_TRUTH_THRESHOLD_A;
         tally.carbon_intersection += (scored_dirty && pd) as u64;
         tally.carbon_union += (scored_dirty || pd) as u64;

@@ -244,6 +244,7 @@ fn analyzer_for(handle: jlong) -> JResult<Arc<Analyzer>> {
 struct JavaOptions {
     tasks: Option<String>,
     carbon_filter: Option<bool>,
+    hollow_check: Option<bool>,
     carbon_threshold: Option<f64>,
     atom_threshold: Option<f32>,
     vacancy_threshold: Option<f32>,
@@ -293,6 +294,7 @@ impl JavaOptions {
         let options = Options {
             tasks,
             carbon_filter: self.carbon_filter.unwrap_or(d.carbon_filter),
+            hollow_check: self.hollow_check.unwrap_or(d.hollow_check),
             carbon_threshold: self.carbon_threshold.unwrap_or(d.carbon_threshold),
             carbon_smoothing_a: self.carbon_smoothing_a.unwrap_or(d.carbon_smoothing_a),
             atom_threshold: self.atom_threshold.unwrap_or(d.atom_threshold),
@@ -575,6 +577,46 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_version<'local>(
     })
 }
 
+/// What `analyze` and `analyzeToFolder` share: the options read and checked, the
+/// pixels copied, the analysis run with the listener, and the image's provenance
+/// (path, pixel-size source, acquisition, frame) set from the options. Returns the
+/// analysis and the image analyzed.
+fn analyze_call(
+    env: &mut JNIEnv,
+    handle: jlong,
+    pixels: &JFloatArray,
+    (width, height, pixel_size): (jint, jint, jdouble),
+    options_json: &JString,
+    listener: &JObject,
+) -> JResult<(crate::analyze::Analysis, Image)> {
+    let analyzer = analyzer_for(handle)?;
+    let json = if options_json.is_null() {
+        String::new()
+    } else {
+        java_string(env, options_json, "options")?
+    };
+    let java_options = JavaOptions::parse(&json)?;
+    let options = java_options.engine_options()?;
+    let lattice = java_options.lattice_calibration()?;
+    let data = read_pixels(env, pixels, width, height)?;
+    let image = Image::from_vec(width as usize, height as usize, Some(pixel_size), data);
+    let mut analysis = run_with_progress(
+        env, &analyzer, &image, pixel_size, lattice, &options, listener,
+    )?;
+    let info = &mut analysis.report.image;
+    info.path = java_options.image_path.clone().unwrap_or_default();
+    if lattice.is_none() {
+        info.pixel_size_source = java_options
+            .pixel_size_source
+            .clone()
+            .unwrap_or_else(|| "argument".to_string());
+    }
+    info.acquisition = java_options.acquisition.clone().unwrap_or_default();
+    info.frame = java_options.frame.unwrap_or(0);
+    info.frames = java_options.frames.unwrap_or(1);
+    Ok((analysis, image))
+}
+
 /// `static native String analyze(long handle, float[] pixels, int width, int height,
 /// double pixelSizeAngstrom, String optionsJson, ProgressListener listener,
 /// byte[] polymorphOut, float[] carbonOut)`: report.json as a string; the optional
@@ -595,38 +637,19 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_analyze<'local>(
     carbon_out: JFloatArray<'local>,
 ) -> jstring {
     guarded(&mut env, std::ptr::null_mut(), |env| {
-        let analyzer = analyzer_for(handle)?;
-        let json = if options_json.is_null() {
-            String::new()
-        } else {
-            java_string(env, &options_json, "options")?
-        };
-        let java_options = JavaOptions::parse(&json)?;
-        let options = java_options.engine_options()?;
-        let lattice = java_options.lattice_calibration()?;
-        let data = read_pixels(env, &pixels, width, height)?;
-        let n = data.len();
+        let n = (width.max(0) as usize).saturating_mul(height.max(0) as usize);
         let poly_len = nullable_len(env, &polymorph_out)?;
         check_out_len(poly_len, n, "polymorphOut")?;
         let carbon_len = nullable_len(env, &carbon_out)?;
         check_out_len(carbon_len, n, "carbonOut")?;
-        let image = Image::from_vec(width as usize, height as usize, Some(pixel_size), data);
-
-        let mut analysis = run_with_progress(
-            env, &analyzer, &image, pixel_size, lattice, &options, &listener,
+        let (analysis, _) = analyze_call(
+            env,
+            handle,
+            &pixels,
+            (width, height, pixel_size),
+            &options_json,
+            &listener,
         )?;
-        let info = &mut analysis.report.image;
-        info.path = java_options.image_path.clone().unwrap_or_default();
-        if lattice.is_none() {
-            info.pixel_size_source = java_options
-                .pixel_size_source
-                .clone()
-                .unwrap_or_else(|| "argument".to_string());
-        }
-        info.acquisition = java_options.acquisition.clone().unwrap_or_default();
-        info.frame = java_options.frame.unwrap_or(0);
-        info.frames = java_options.frames.unwrap_or(1);
-
         write_maps(env, &analysis, &polymorph_out, &carbon_out)?;
         let report = serde_json::to_string(&analysis.report)
             .map_err(|e| Failure::raise("Engine", format!("cannot serialize the report: {e}")))?;
@@ -695,6 +718,89 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_readImage<'local>(
             env.set_float_array_region(&out, (k * w * h) as i32, &f.data)?;
         }
         Ok(out.into_raw())
+    })
+}
+
+/// `static native String analyzeToFolder(long handle, float[] pixels, int width,
+/// int height, double pixelSizeAngstrom, String optionsJson, ProgressListener listener,
+/// String folder, String[] readerWarnings)`: as `analyze`, then writes the folder
+/// `stemsight analyze` writes for one image (report.json, atoms.csv, vacancies.csv,
+/// polymorph.tif, carbon.tif, overlay.png, …) atomically with `outputs::write_analysis`;
+/// `readerWarnings` (what the file reader said; may be null) join the report's warnings,
+/// as the CLI adds them. Returns report.json as a string.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "system" fn Java_org_stemsight_NativeBridge_analyzeToFolder<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    pixels: JFloatArray<'local>,
+    width: jint,
+    height: jint,
+    pixel_size: jdouble,
+    options_json: JString<'local>,
+    listener: JObject<'local>,
+    folder: JString<'local>,
+    reader_warnings: JObjectArray<'local>,
+) -> jstring {
+    guarded(&mut env, std::ptr::null_mut(), |env| {
+        let folder = PathBuf::from(java_string(env, &folder, "folder")?);
+        let (mut analysis, image) = analyze_call(
+            env,
+            handle,
+            &pixels,
+            (width, height, pixel_size),
+            &options_json,
+            &listener,
+        )?;
+        let report = &mut analysis.report;
+        if !reader_warnings.is_null() {
+            for k in 0..env.get_array_length(&reader_warnings)? {
+                let item = JString::from(env.get_object_array_element(&reader_warnings, k)?);
+                if !item.is_null() {
+                    let text: String = env.get_string(&item)?.into();
+                    report.warnings.push(text);
+                }
+            }
+        }
+        crate::outputs::write_analysis(&folder, &analysis, &image.data)?;
+        let report = serde_json::to_string(&analysis.report)
+            .map_err(|e| Failure::raise("Engine", format!("cannot serialize the report: {e}")))?;
+        Ok(env.new_string(report)?.into_raw())
+    })
+}
+
+/// `static native String recoverLeftovers(String folder)`: finishes what interrupted
+/// writes left in a results folder (`outputs::recover_leftovers`, as the CLI does at the
+/// start of a run); returns what could not be done, one line each ("" when nothing).
+#[no_mangle]
+pub extern "system" fn Java_org_stemsight_NativeBridge_recoverLeftovers<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    folder: JString<'local>,
+) -> jstring {
+    guarded(&mut env, std::ptr::null_mut(), |env| {
+        let folder = java_string(env, &folder, "folder")?;
+        let problems = crate::outputs::recover_leftovers(std::path::Path::new(&folder));
+        Ok(env.new_string(problems.join("\n"))?.into_raw())
+    })
+}
+
+/// `static native String limits()`: what the engine accepts, as JSON
+/// `{"min_side": n, "pixel_size_range_angstrom": [lo, hi]}`, so that the plugin can
+/// refuse an image before asking for settings.
+#[no_mangle]
+pub extern "system" fn Java_org_stemsight_NativeBridge_limits<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+) -> jstring {
+    guarded(&mut env, std::ptr::null_mut(), |env| {
+        let (lo, hi) = crate::analyze::PIXEL_SIZE_RANGE;
+        let info = serde_json::json!({
+            "min_side": crate::analyze::MIN_SIDE,
+            "pixel_size_range_angstrom": [lo, hi],
+        });
+        Ok(env.new_string(info.to_string())?.into_raw())
     })
 }
 

@@ -31,6 +31,7 @@ pub mod fft;
 #[cfg(feature = "cuda")]
 pub mod gpu;
 pub mod graph;
+pub mod hollow;
 pub mod image;
 pub mod intensity;
 pub mod io;

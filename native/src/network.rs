@@ -403,11 +403,6 @@ impl Network {
         }
         Ok(())
     }
-
-    /// Index of a head in the outputs, if the network has it.
-    pub fn head(&self, name: &str) -> Option<usize> {
-        self.card.outputs.iter().position(|n| n == name)
-    }
 }
 
 /// Device choice and batched inference. `run` and its plans stay CPU-only (tract);

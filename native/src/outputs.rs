@@ -1,5 +1,9 @@
 //! Writing result folders: an analysis (`report.json`, CSVs, maps, overlay; beyond the
-//! contract also `polymorph_probability.tif`, the arg-max class's probability) and
+//! contract also `polymorph_probability.tif`, the arg-max class's probability, and
+//! `contamination.tif`, the contamination call per pixel as [`crate::carbon::Call`]:
+//! 0 clean, 1 excluded with the hollows' confirmation, 2 excluded where the lattice
+//! shows no hollows, 3 flagged by the map but kept, its hollows clean; and
+//! `hollow_excess.tif`, the evidence behind it, see [`crate::hollow`]) and
 //! a simulation (`image.tif`, `truth.json`, `polymorph.tif`, `carbon.tif`).
 //!
 //! # Result folders cannot be mixed
@@ -75,6 +79,12 @@ fn write_files(dir: &Path, analysis: &Analysis, image: &[f32]) -> Result<()> {
             sync_file(&path)?;
             let path = dir.join("carbon.tif");
             io::tiff::write_f32(&path, w, h, &analysis.carbon_map, px)?;
+            sync_file(&path)?;
+            let path = dir.join("contamination.tif");
+            io::tiff::write_u8(&path, w, h, &analysis.contamination, px)?;
+            sync_file(&path)?;
+            let path = dir.join("hollow_excess.tif");
+            io::tiff::write_f32(&path, w, h, &analysis.hollow_excess, px)?;
             sync_file(&path)
         },
         || {
@@ -84,7 +94,7 @@ fn write_files(dir: &Path, analysis: &Analysis, image: &[f32]) -> Result<()> {
                 h,
                 r,
                 &analysis.polymorph_map,
-                &analysis.carbon_map,
+                &analysis.contamination,
             );
             let path = dir.join("overlay.png");
             io::png::write(&path, w, h, 3, &canvas.rgb)?;

@@ -116,11 +116,10 @@ pub fn render(
     height: usize,
     report: &Report,
     polymorph_map: &[u8],
-    carbon_map: &[f32],
+    contamination: &[u8],
 ) -> Canvas {
     let gray = crate::io::png::to_display_bytes(image);
     let px = report.image.pixel_size_angstrom;
-    let threshold = report.carbon.threshold as f32;
 
     // Regions: tint, boundaries, contamination; rows are independent, so in parallel
     // (a 4096² overlay is 50 M channel values).
@@ -142,7 +141,7 @@ pub fn render(
                 if edge {
                     blend(out, WHITE, 0.8);
                 }
-                if carbon_map[i] >= threshold {
+                if crate::carbon::Call::excluded_code(contamination[i]) {
                     blend(out, [0, 0, 0], 0.45);
                     if (x + y) % hatch == 0 {
                         blend(out, [200, 170, 120], 0.7);

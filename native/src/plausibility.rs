@@ -77,6 +77,9 @@ pub fn warnings(report: &Report, grey_levels: usize, chemistry: Option<Chemistry
     if let Some(w) = density_warning(report, chemistry) {
         out.push(w);
     }
+    if let Some(w) = hollow_warning(report) {
+        out.push(w);
+    }
     let c = &report.carbon;
     if has("carbon") && c.filter_applied && c.contaminated_fraction >= MOSTLY_EXCLUDED {
         out.push(format!(
@@ -105,6 +108,50 @@ pub fn warnings(report: &Report, grey_levels: usize, chemistry: Option<Chemistry
         ));
     }
     out
+}
+
+/// Hollow occupancy below which the lattice says "2H" (empty hollows), and above which
+/// it says "3R or 1T" (filled). Measured on the shipped model's columns: 0.00–0.10 on
+/// the 2H real images and a clean simulated 2H-1L, 0.94–0.95 on simulated 3R-2L, 3R-3L
+/// and 1T; 0.76 on real WS₂ whose hollows carbon fills (the seed paper's failure mode).
+pub const HOLLOWS_EMPTY: f64 = 0.25;
+pub const HOLLOWS_FILLED: f64 = 0.75;
+
+/// The network's polymorphs against the lattice's hollows: most of the area called a
+/// stack with filled hollows (3R, 1T) while the hollows are empty, or the reverse.
+fn hollow_warning(report: &Report) -> Option<String> {
+    let p = &report.polymorph;
+    let occupancy = p.hollow_occupancy?;
+    if p.third_sites < 30 {
+        return None;
+    }
+    let filled: f64 = p
+        .fractions
+        .iter()
+        .filter(|(class, _)| columns_per_cell(class) == Some(3.0))
+        .map(|(_, f)| f)
+        .sum();
+    let empty: f64 = p
+        .fractions
+        .iter()
+        .filter(|(class, _)| columns_per_cell(class) == Some(2.0))
+        .map(|(_, f)| f)
+        .sum();
+    if filled >= 0.5 && occupancy < HOLLOWS_EMPTY {
+        Some(format!(
+            "the network calls {:.0} % of the area 3R or 1T, whose hollow sites hold              columns, but only {:.0} % of the lattice's hollow sites hold one: a 2H stack              is likelier; check the polymorph map",
+            100.0 * filled,
+            100.0 * occupancy
+        ))
+    } else if empty >= 0.5 && occupancy > HOLLOWS_FILLED {
+        Some(format!(
+            "the network calls {:.0} % of the area a 2H stack, whose hollow sites are              empty, but {:.0} % of the lattice's hollow sites hold a column: a 3R or 1T              stack, or contamination filling the hollows",
+            100.0 * empty,
+            100.0 * occupancy
+        ))
+    } else {
+        None
+    }
 }
 
 /// Found columns against what the material area of the mapped polymorphs holds.

@@ -22,8 +22,28 @@ pub struct Report {
     /// The columns' lattice constant and what it says about the calibration.
     #[serde(default)]
     pub lattice: LatticeCheck,
+    /// The chemistry the site names (`species`) are written in.
+    #[serde(default)]
+    pub chemistry: ChemistryInfo,
     pub warnings: Vec<String>,
     pub timing_ms: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChemistryInfo {
+    /// "MoS2", "WS2", "MoSe2" or "WSe2".
+    pub name: String,
+    /// "given" (an option) or "assumed" (MoS₂ when none was given).
+    pub source: String,
+}
+
+impl Default for ChemistryInfo {
+    fn default() -> Self {
+        ChemistryInfo {
+            name: crate::sim::Chemistry::default().name().to_string(),
+            source: "assumed".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +78,9 @@ pub struct Atom {
     #[serde(rename = "y_A")]
     pub y_a: f64,
     pub site: String,
+    /// The site in the report's chemistry ("W+Se2" for WSe₂'s "Mo+S2").
+    #[serde(default)]
+    pub species: String,
     /// Background-subtracted integrated intensity in counts·Å² (disk of 0.9 Å).
     pub intensity: f64,
     /// Intensity over the median of nearby chalcogen-only columns (S₂ = 1).
@@ -78,6 +101,9 @@ pub struct Vacancy {
     pub y_a: f64,
     #[serde(rename = "type")]
     pub kind: String,
+    /// The type in the report's chemistry ("VSe1" for WSe₂'s "VS1").
+    #[serde(default)]
+    pub species: String,
     pub confidence: f64,
     pub in_contaminated_area: bool,
     /// Normalized column intensity at the vacancy (VS1 ≈ 0.5, VS2 ≈ 0 of an S₂ column).
@@ -92,6 +118,13 @@ pub struct PolymorphSummary {
     pub fractions_clean: BTreeMap<String, f64>,
     /// Fraction of the image the network calls vacuum (holes, edges).
     pub vacuum_fraction: f64,
+    /// The lattice's own word: of the third sites of the found columns' links (the
+    /// hollows of 2H stacks, filled in 3R and 1T), the share that holds a column, and
+    /// how many there were ([`crate::hollow::occupancy`]).
+    #[serde(default)]
+    pub hollow_occupancy: Option<f64>,
+    #[serde(default)]
+    pub third_sites: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,6 +138,24 @@ pub struct CarbonSummary {
     #[serde(default)]
     pub above_film: bool,
     pub filter_applied: bool,
+    /// Fraction of the non-vacuum area the carbon map alone puts above its threshold.
+    #[serde(default)]
+    pub map_fraction: f64,
+    /// Part of that area kept because its hollow sites showed no extra signal.
+    #[serde(default)]
+    pub cleared_by_hollows_fraction: f64,
+    /// Part of the contaminated area where the lattice showed no hollows to check.
+    #[serde(default)]
+    pub unchecked_fraction: f64,
+    /// Empty hollow sites found among the columns, and their median excess signal
+    /// (units of the local column–hollow contrast, 0 at the image's cleanest hollows).
+    #[serde(default)]
+    pub hollow_sites: usize,
+    #[serde(default)]
+    pub hollow_excess_median: Option<f64>,
+    /// Local hollow excess below which a flagged area is kept.
+    #[serde(default)]
+    pub hollow_clean_excess: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -143,6 +194,9 @@ pub struct Settings {
     pub vacancy_threshold: f64,
     pub carbon_threshold: f64,
     pub carbon_filter: bool,
+    /// Whether the carbon map's call was checked against the hollow sites.
+    #[serde(default)]
+    pub hollow_check: bool,
     pub refinement: String,
     /// Whether scan-line jitter was estimated and removed from the column positions.
     #[serde(default)]
@@ -173,11 +227,11 @@ fn csv_escape(s: &str) -> String {
 impl Report {
     pub fn atoms_csv(&self) -> String {
         let mut s = String::from(
-            "x,y,x_A,y_A,site,intensity,normalized_intensity,polymorph,score,in_contaminated_area\n",
+            "x,y,x_A,y_A,site,intensity,normalized_intensity,polymorph,score,in_contaminated_area,species\n",
         );
         for a in &self.atoms {
             s.push_str(&format!(
-                "{:.4},{:.4},{:.4},{:.4},{},{:.6},{:.6},{},{:.4},{}\n",
+                "{:.4},{:.4},{:.4},{:.4},{},{:.6},{:.6},{},{:.4},{},{}\n",
                 a.x,
                 a.y,
                 a.x_a,
@@ -187,7 +241,8 @@ impl Report {
                 a.normalized_intensity,
                 csv_escape(&a.polymorph),
                 a.score,
-                a.in_contaminated_area
+                a.in_contaminated_area,
+                csv_escape(&a.species)
             ));
         }
         s
@@ -195,11 +250,11 @@ impl Report {
 
     pub fn vacancies_csv(&self) -> String {
         let mut s = String::from(
-            "x,y,x_A,y_A,type,confidence,in_contaminated_area,normalized_intensity,polymorph\n",
+            "x,y,x_A,y_A,type,confidence,in_contaminated_area,normalized_intensity,polymorph,species\n",
         );
         for v in &self.vacancies {
             s.push_str(&format!(
-                "{:.4},{:.4},{:.4},{:.4},{},{:.4},{},{:.6},{}\n",
+                "{:.4},{:.4},{:.4},{:.4},{},{:.4},{},{:.6},{},{}\n",
                 v.x,
                 v.y,
                 v.x_a,
@@ -208,7 +263,8 @@ impl Report {
                 v.confidence,
                 v.in_contaminated_area,
                 v.normalized_intensity,
-                csv_escape(&v.polymorph)
+                csv_escape(&v.polymorph),
+                csv_escape(&v.species)
             ));
         }
         s

@@ -171,6 +171,33 @@ fn progress_can_cancel() {
     assert_eq!(e.kind, ErrorKind::Cancelled);
 }
 
+/// A cancel after the last tile still stops the analysis: the stages after inference
+/// (polymorph and carbon smoothing, peaks, fits, line correction) ask again.
+#[test]
+fn cancel_after_inference_stops_the_later_stages() {
+    let s = sample(Polymorph::H2Mono, 256, 0.1, 1e5, 5);
+    for refuse_at in 0..=7 {
+        let after = std::sync::atomic::AtomicUsize::new(0);
+        let listener = |done: usize, total: usize| {
+            if done < total {
+                return true;
+            }
+            // Calls with done == total: the last tile, then one per later stage.
+            after.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < refuse_at
+        };
+        let outcome = analyzer().analyze(&s.image, 0.1, &Options::default(), &listener);
+        let asked = after.load(std::sync::atomic::Ordering::SeqCst);
+        // The last tile and five later stages ask: refusing any of them cancels.
+        if refuse_at < 6 {
+            assert_eq!(asked, refuse_at + 1);
+            assert_eq!(outcome.unwrap_err().kind, ErrorKind::Cancelled);
+        } else {
+            assert_eq!(asked, 6);
+            assert!(outcome.is_ok(), "refusing call {refuse_at} of {asked}");
+        }
+    }
+}
+
 #[test]
 fn input_image_is_not_modified() {
     let s = sample(Polymorph::H2Bi, 128, 0.1, 1e5, 9);
@@ -256,6 +283,15 @@ fn finds_columns_and_vacancies_in_multislice_images() {
                 "only {hit} of {} vacancies found",
                 tv.len()
             );
+            // The cell is carbon-free: its hollows read clean, so the carbon map's call
+            // (100 % of it, with the map alone) is overruled and the statistics are kept.
+            let flagged = a.report.carbon.contaminated_fraction;
+            assert!(
+                flagged <= 0.1,
+                "{name}: {:.1} % flagged as carbon",
+                100.0 * flagged
+            );
+            assert!(a.report.summary.n_vs1 + a.report.summary.n_vs2 > 0);
         }
     }
 }

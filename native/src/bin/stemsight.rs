@@ -64,6 +64,10 @@ struct EngineArgs {
     /// Keep contaminated areas in the statistics.
     #[arg(long)]
     no_carbon_filter: bool,
+    /// Let the carbon map alone decide what is contaminated, without checking its call
+    /// against the signal at the lattice's hollow sites.
+    #[arg(long)]
+    no_hollow_check: bool,
     /// Carbon-map level (0..1, × 10 Å) from which an area counts as contaminated.
     #[arg(long, default_value_t = stemsight::carbon::DEFAULT_THRESHOLD)]
     carbon_threshold: f64,
@@ -367,6 +371,7 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
     let options = Options {
         tasks,
         carbon_filter: !e.no_carbon_filter,
+        hollow_check: !e.no_hollow_check,
         carbon_threshold: e.carbon_threshold,
         carbon_smoothing_a: e.carbon_smoothing,
         views: e.views,

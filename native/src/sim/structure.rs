@@ -61,6 +61,23 @@ impl Chemistry {
         }
     }
 
+    /// Element symbols of the metal and the chalcogen.
+    pub fn symbols(self) -> (&'static str, &'static str) {
+        match self {
+            Chemistry::MoS2 => ("Mo", "S"),
+            Chemistry::WS2 => ("W", "S"),
+            Chemistry::MoSe2 => ("Mo", "Se"),
+            Chemistry::WSe2 => ("W", "Se"),
+        }
+    }
+
+    /// A site label written with MoS₂'s symbols ("Mo+2S2", "S2", "VS1") in this
+    /// chemistry's ("W+2Se2", "Se2", "VSe1").
+    pub fn species(self, label: &str) -> String {
+        let (metal, chalcogen) = self.symbols();
+        label.replace('S', chalcogen).replace("Mo", metal)
+    }
+
     pub fn from_name(name: &str) -> Option<Chemistry> {
         Chemistry::ALL
             .into_iter()

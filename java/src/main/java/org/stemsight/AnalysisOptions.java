@@ -16,6 +16,14 @@ public final class AnalysisOptions {
         return put("tasks", Json.quote(tasks));
     }
 
+    /**
+     * Check the carbon map's call against the signal at the lattice's hollow sites and
+     * keep flagged areas whose hollows are clean (default true); false: the map alone.
+     */
+    public AnalysisOptions hollowCheck(boolean on) {
+        return put("hollow_check", Boolean.toString(on));
+    }
+
     /** Leave contaminated areas out of the statistics (default true). */
     public AnalysisOptions carbonFilter(boolean on) {
         return put("carbon_filter", Boolean.toString(on));

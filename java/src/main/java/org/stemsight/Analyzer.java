@@ -91,4 +91,46 @@ public final class Analyzer {
                 options == null ? "" : options.toJson(), listener, poly, carbon);
         return new AnalysisResult(new Report(json), width, height, poly, carbon);
     }
+
+    /**
+     * As {@link #analyze}, and writes the folder {@code stemsight analyze} writes for one
+     * image into {@code folder} (replaced atomically when it exists). No maps are returned.
+     *
+     * @param readerWarnings what the file reader said (may be null); added to the report
+     */
+    public Report analyzeToFolder(float[] pixels, int width, int height, double pixelSizeAngstrom,
+            AnalysisOptions options, ProgressListener listener, File folder, java.util.List<String> readerWarnings) {
+        if (pixels == null || folder == null) {
+            throw new StemSightException("InvalidParameter", pixels == null ? "pixels is null" : "folder is null");
+        }
+        String[] warnings = readerWarnings == null ? new String[0] : readerWarnings.toArray(new String[0]);
+        String json = NativeBridge.analyzeToFolder(handle, pixels, width, height, pixelSizeAngstrom,
+                options == null ? "" : options.toJson(), listener, folder.getAbsolutePath(), warnings);
+        return new Report(json);
+    }
+
+    /**
+     * Finishes what interrupted writes left in a results folder (as the CLI does at the
+     * start of a run); returns what could not be done, one line each, "" when nothing.
+     */
+    public static String recoverLeftovers(File folder) {
+        NativeLoader.load();
+        return NativeBridge.recoverLeftovers(folder.getAbsolutePath());
+    }
+
+    /** The smallest width and height (pixels) the engine analyzes. */
+    public static int minSide() {
+        return ((Number) limits().get("min_side")).intValue();
+    }
+
+    /** The pixel sizes (Å) the engine accepts, {lo, hi}. */
+    public static double[] pixelSizeRange() {
+        java.util.List<?> r = (java.util.List<?>) limits().get("pixel_size_range_angstrom");
+        return new double[] {((Number) r.get(0)).doubleValue(), ((Number) r.get(1)).doubleValue()};
+    }
+
+    private static java.util.Map<?, ?> limits() {
+        NativeLoader.load();
+        return (java.util.Map<?, ?>) Json.parse(NativeBridge.limits());
+    }
 }

@@ -12,6 +12,8 @@ public final class Atom {
     public final double yAngstrom;
     /** "Mo", "S2", "S", "Mo+S2", ... as in report.json. */
     public final String site;
+    /** The column's atoms for the chemistry ("W", "Se2", "W+Se2"); "" when the report has none. */
+    public final String species;
     public final double intensity;
     /** Intensity over the local median of chalcogen columns (S2 = 1); NaN when unknown. */
     public final double normalizedIntensity;
@@ -25,11 +27,17 @@ public final class Atom {
         xAngstrom = f.num("x_A");
         yAngstrom = f.num("y_A");
         site = f.str("site");
+        species = f.str("species");
         intensity = f.num("intensity");
         normalizedIntensity = f.num("normalized_intensity");
         polymorph = f.str("polymorph");
         score = f.num("score");
         inContaminatedArea = f.bool("in_contaminated_area");
+    }
+
+    /** What to call the column: {@link #species} when the report gives it, else {@link #site}. */
+    public String label() {
+        return species.isEmpty() ? site : species;
     }
 
     public double imageJX() {

@@ -42,4 +42,20 @@ final class NativeBridge {
      * {@code detector} (null or empty: the HAADF) picks one image of a multi-detector file.
      */
     static native float[] readImage(String path, String detector, String[] infoOut);
+
+    /**
+     * As {@link #analyze}, then writes {@code folder} exactly as {@code stemsight analyze}
+     * writes one image's folder (report.json, atoms.csv, vacancies.csv, polymorph.tif,
+     * carbon.tif, overlay.png), atomically; {@code readerWarnings} (null or what the file
+     * reader said) join the report's warnings. Returns report.json.
+     */
+    static native String analyzeToFolder(long handle, float[] pixels, int width, int height,
+            double pixelSizeAngstrom, String optionsJson, ProgressListener listener,
+            String folder, String[] readerWarnings);
+
+    /** Finishes interrupted writes in a results folder; returns the problems, one a line. */
+    static native String recoverLeftovers(String folder);
+
+    /** {"min_side": n, "pixel_size_range_angstrom": [lo, hi]}: what the engine accepts. */
+    static native String limits();
 }

@@ -39,6 +39,9 @@ public final class Report {
     public final double voltageKv;
     /** Detector of the image the file held ("" when it says nothing). */
     public final String detector;
+    /** Which frame of its file this image is (0-based), and how many the file holds. */
+    private final int frame;
+    private final int frames;
 
     public Report(String json) {
         this.json = json;
@@ -81,6 +84,18 @@ public final class Report {
         JsonFields acquisition = image.obj("acquisition");
         voltageKv = acquisition.num("voltage_kv");
         detector = acquisition.str("detector");
+        frame = image.integer("frame");
+        frames = Math.max(1, image.integer("frames"));
+    }
+
+    /** The frame of its file this report is about (0-based). */
+    public int frame() {
+        return frame;
+    }
+
+    /** How many frames the file holds (1 for a single image). */
+    public int frames() {
+        return frames;
     }
 
     /** The most frequent polymorph among non-vacuum pixels, or "" when there is none. */

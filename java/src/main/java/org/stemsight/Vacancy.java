@@ -8,6 +8,8 @@ public final class Vacancy {
     public final double yAngstrom;
     /** "VS1" (one S missing from a column) or "VS2" (both). */
     public final String type;
+    /** The type in the report's chemistry ("VSe1" for WSe2's VS1); "" when the report has none. */
+    public final String species;
     public final double confidence;
     public final boolean inContaminatedArea;
     public final double normalizedIntensity;
@@ -19,10 +21,16 @@ public final class Vacancy {
         xAngstrom = f.num("x_A");
         yAngstrom = f.num("y_A");
         type = f.str("type");
+        species = f.str("species");
         confidence = f.num("confidence");
         inContaminatedArea = f.bool("in_contaminated_area");
         normalizedIntensity = f.num("normalized_intensity");
         polymorph = f.str("polymorph");
+    }
+
+    /** What to call the vacancy: {@link #species} when the report gives it, else {@link #type}. */
+    public String label() {
+        return species.isEmpty() ? type : species;
     }
 
     public double imageJX() {

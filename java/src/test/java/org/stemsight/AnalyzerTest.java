@@ -58,6 +58,29 @@ public class AnalyzerTest {
         return analyzer.analyze(pixels, width, height, cli.pixelSizeAngstrom, o, l);
     }
 
+    /** analyzeToFolder writes the folder the CLI writes, with the CLI's numbers and the reader's notes. */
+    @Test
+    public void writesTheCommandLineFolder() throws Exception {
+        File dir = Files.createTempDirectory("stemsight-folder-").toFile();
+        File out = new File(dir, "image");
+        List<String> notes = new ArrayList<String>();
+        notes.add("a note from the file reader");
+        Report r = analyzer.analyzeToFolder(pixels, width, height, cli.pixelSizeAngstrom, null, null, out, notes);
+        for (String name : new String[] {"report.json", "atoms.csv", "vacancies.csv", "polymorph.tif",
+                "carbon.tif", "overlay.png"}) {
+            assertTrue(name, new File(out, name).length() > 0);
+        }
+        Report written = new Report(new String(Files.readAllBytes(new File(out, "report.json").toPath()),
+                StandardCharsets.UTF_8));
+        assertEquals(cli.atoms.size(), written.atoms.size());
+        assertEquals(cli.summary.nVs1, written.summary.nVs1);
+        assertEquals(r.atoms.size(), written.atoms.size());
+        assertTrue(written.warnings.contains("a note from the file reader"));
+        assertEquals("", Analyzer.recoverLeftovers(dir));
+        assertEquals(16, Analyzer.minSide());
+        assertTrue(Analyzer.pixelSizeRange()[0] < 0.1 && Analyzer.pixelSizeRange()[1] > 0.1);
+    }
+
     @Test
     public void matchesTheCommandLine() {
         AnalysisResult r = analyze(null, null);
@@ -139,6 +162,28 @@ public class AnalyzerTest {
             fail("not cancelled");
         } catch (StemSightException e) {
             assertTrue(e.getKind(), e.isCancelled());
+        }
+    }
+
+    /**
+     * A cancel after the last tile stops the stages after inference too (smoothing,
+     * peaks, fits, line correction each ask the listener again).
+     */
+    @Test
+    public void listenerCancelsAfterTheLastTile() {
+        final AtomicInteger asked = new AtomicInteger();
+        try {
+            analyze(null, new ProgressListener() {
+                @Override
+                public boolean progress(int done, int total) {
+                    // The last tile passes; the first stage after it is refused.
+                    return done < total || asked.incrementAndGet() == 1;
+                }
+            });
+            fail("not cancelled");
+        } catch (StemSightException e) {
+            assertTrue(e.getKind(), e.isCancelled());
+            assertEquals(2, asked.get());
         }
     }
 

@@ -2,20 +2,17 @@ package org.stemsight.fiji;
 
 import ij.IJ;
 import ij.ImagePlus;
-import ij.Macro;
-import ij.measure.ResultsTable;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import org.stemsight.AnalysisOptions;
 import org.stemsight.AnalysisResult;
 import org.stemsight.Analyzer;
 import org.stemsight.StemSightException;
 
 /**
- * One analysis command on one image: dialog → pixel size → model → each slice through
- * the engine (on this thread, Esc cancels) → overlay, tables, maps, plot.
+ * One analysis command on one image: input check → dialog → pixel size → for each slice a
+ * kept analysis ({@link AnalysisCache}) or a new one (on this thread, Esc cancels) →
+ * {@link ResultsView}; the image stays the current one afterwards.
  */
 final class AnalysisRun {
     private final Command cmd;
@@ -27,9 +24,14 @@ final class AnalysisRun {
     }
 
     void run() {
-        boolean macro = Macro.getOptions() != null;
-        PluginSettings settings = macro ? PluginSettings.forMacro() : PluginSettings.load();
-        CommandDialog choices = CommandDialog.ask(cmd, settings, imp.getStackSize());
+        String problem = InputCheck.problem(imp);
+        if (problem != null) {
+            Errors.report(problem);
+            return;
+        }
+        PluginSettings settings = Macros.running() ? PluginSettings.forMacro() : PluginSettings.load();
+        double calibrated = PixelSize.fromCalibration(imp);
+        CommandDialog choices = CommandDialog.ask(cmd, settings, imp, calibrated);
         if (choices == null) {
             return;
         }
@@ -39,7 +41,7 @@ final class AnalysisRun {
             return;
         }
         // Measured on the lattice: the engine ignores the number passed.
-        double pixelSize = choices.pixelSizeFromLattice ? 1.0 : PixelSize.resolve(imp);
+        double pixelSize = choices.pixelSizeFromLattice ? 1.0 : Double.isNaN(choices.pixelSize) ? calibrated : choices.pixelSize;
         if (!(pixelSize > 0) || Double.isInfinite(pixelSize)) {
             Errors.report(imp.getTitle() + ": no pixel size. Set the calibration (Image > Properties) "
                     + "or pass pixel_size=<\u00c5/pixel> in the macro options.");
@@ -56,15 +58,27 @@ final class AnalysisRun {
         List<AnalysisResult> results = new ArrayList<AnalysisResult>();
         IJ.resetEscape();
         try {
-            Analyzer analyzer = Models.analyzer(settings);
+            Analyzer analyzer = null;
             for (int k = 0; k < slices.size(); k++) {
                 int n = slices.get(k);
-                IJ.showStatus("StemSight: " + cmd.title + " " + imp.getTitle()
-                        + (slices.size() > 1 ? " slice " + n : ""));
+                String where = imp.getTitle() + (slices.size() > 1 ? " slice " + n : "");
                 float[] pixels = ImageInput.sliceAsFloat(imp, n);
-                AnalysisOptions options = options(settings, choices, n);
-                results.add(analyzer.analyze(pixels, imp.getWidth(), imp.getHeight(), pixelSize, options,
-                        new ImageJProgress(k, slices.size())));
+                AnalysisCache.Key key = new AnalysisCache.Key(imp, n, pixels, pixelSize,
+                        settings.analysisFields(choices.pixelSizeFromLattice));
+                AnalysisResult r = AnalysisCache.find(key, cmd);
+                if (r == null) {
+                    if (analyzer == null) {
+                        analyzer = Models.analyzer(settings);
+                    }
+                    IJ.showStatus("StemSight: analyzing " + where);
+                    r = analyzer.analyze(pixels, imp.getWidth(), imp.getHeight(), pixelSize,
+                            options(settings, choices, n), new ImageJProgress(k, slices.size()));
+                    AnalysisCache.put(key, r);
+                    IJ.log("StemSight: " + where + ": analysis computed");
+                } else {
+                    IJ.log("StemSight: " + where + ": analysis reused (" + cmd.title + ")");
+                }
+                results.add(r);
             }
         } catch (StemSightException e) {
             IJ.showProgress(1.0);
@@ -77,17 +91,19 @@ final class AnalysisRun {
             return;
         }
         IJ.showProgress(1.0);
-        show(results, slices, choices);
+        new ResultsView(cmd, imp, choices).show(results, slices);
+        OutputWindows.refocus(imp);
         IJ.showStatus("StemSight: " + cmd.title + " done");
     }
 
+    /** Engine options: every task (one analysis serves all commands), the command's settings. */
     private AnalysisOptions options(PluginSettings s, CommandDialog choices, int slice) {
         AnalysisOptions o = new AnalysisOptions()
-                .tasks(cmd.tasks)
+                .tasks(Command.ENGINE_TASKS)
                 .atomThreshold(s.atomThreshold)
                 .vacancyThreshold(s.vacancyThreshold)
                 .carbonThreshold(s.carbonThreshold)
-                .carbonFilter(cmd.vacancies() ? s.carbonFilter : true)
+                .carbonFilter(s.carbonFilter)
                 .refinement(s.refinement)
                 .views(s.allViews ? 8 : 1);
         if (!"unknown".equals(s.chemistry)) {
@@ -103,54 +119,7 @@ final class AnalysisRun {
                 : imp.getOriginalFileInfo() != null && imp.getOriginalFileInfo().directory != null
                 ? imp.getOriginalFileInfo().directory + imp.getOriginalFileInfo().fileName
                 : imp.getTitle();
-        return o.source(path, "calibration", slice - 1, imp.getStackSize());
-    }
-
-    private void show(List<AnalysisResult> results, List<Integer> slices, CommandDialog choices) {
-        String title = imp.getTitle();
-        boolean stack = imp.getStackSize() > 1;
-        ResultsTable atoms = cmd.atoms() ? ResultTables.fresh(ResultTables.ATOMS) : null;
-        ResultsTable vacancies = cmd.vacancies() ? ResultTables.fresh(ResultTables.VACANCIES) : null;
-        ResultsTable summary = ResultTables.summaryTable();
-        Map<String, double[]> histogram = new LinkedHashMap<String, double[]>();
-        double[] centres = new double[0];
-        for (int k = 0; k < results.size(); k++) {
-            AnalysisResult r = results.get(k);
-            int slice = slices.get(k);
-            if (cmd.atoms()) {
-                ResultTables.addAtoms(atoms, title, slice, r.report);
-                OverlayMaker.apply(imp, r.report, stack ? slice : 0, true, cmd.vacancies());
-                HistogramPlot.accumulate(histogram, r.report.histogram);
-                centres = r.report.histogram.centres();
-            }
-            if (cmd.vacancies()) {
-                ResultTables.addVacancies(vacancies, title, slice, r.report);
-            }
-            ResultTables.addSummary(summary, title, slice, cmd.title, cmd.tasks, r.report);
-            for (String w : r.report.warnings) {
-                IJ.log("StemSight: " + title + ": " + w);
-            }
-        }
-        for (ResultsTable t : new ResultsTable[] {atoms, vacancies, summary}) {
-            if (t != null) {
-                t.setPrecision(5);
-            }
-        }
-        if (atoms != null) {
-            atoms.show(ResultTables.ATOMS);
-        }
-        if (vacancies != null) {
-            vacancies.show(ResultTables.VACANCIES);
-        }
-        summary.show(ResultTables.SUMMARY);
-        if (choices.showHistogram && !histogram.isEmpty()) {
-            HistogramPlot.make(imp.getShortTitle() + " intensity histogram", centres, histogram).show();
-        }
-        if (cmd.polymorph() && choices.showMaps) {
-            MapImages.polymorph(imp, results, slices).show();
-        }
-        if (cmd.carbon() && choices.showMaps) {
-            MapImages.carbon(imp, results, slices).show();
-        }
+        String source = Double.isNaN(choices.pixelSize) ? "calibration" : "argument";
+        return o.source(path, source, slice - 1, imp.getStackSize());
     }
 }

@@ -66,12 +66,6 @@ final class HistogramPlot {
     }
 
     private static Color color(String label) {
-        if ("VS1".equals(label)) {
-            return Palette.VS1;
-        }
-        if ("VS2".equals(label)) {
-            return Palette.VS2;
-        }
-        return Palette.site(label);
+        return label.startsWith("V") ? Palette.vacancy(label) : Palette.site(label);
     }
 }

@@ -26,6 +26,16 @@ final class Models {
         return ModelLocator.find(fijiModelsDir());
     }
 
+    /** The models folder's path, or "" where none is found (a cache key, never an error). */
+    static String resolveQuietly(PluginSettings settings) {
+        try {
+            File dir = resolve(settings);
+            return dir == null ? "" : dir.getAbsolutePath();
+        } catch (RuntimeException e) {
+            return "";
+        }
+    }
+
     static Analyzer analyzer(PluginSettings settings) {
         File dir = resolve(settings);
         IJ.showStatus("StemSight: loading model from " + dir);

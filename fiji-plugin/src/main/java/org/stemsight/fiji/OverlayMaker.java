@@ -39,10 +39,10 @@ final class OverlayMaker {
         if (atoms) {
             Map<String, List<Atom>> bySite = new LinkedHashMap<String, List<Atom>>();
             for (Atom a : report.atoms) {
-                List<Atom> l = bySite.get(a.site);
+                List<Atom> l = bySite.get(a.label());
                 if (l == null) {
                     l = new ArrayList<Atom>();
-                    bySite.put(a.site, l);
+                    bySite.put(a.label(), l);
                 }
                 l.add(a);
             }
@@ -72,48 +72,63 @@ final class OverlayMaker {
                     xs[k] = (float) list.get(k).imageJX();
                     ys[k] = (float) list.get(k).imageJY();
                 }
-                Color c = "VS1".equals(type) ? Palette.VS1 : Palette.VS2;
+                Color c = Palette.vacancy(type);
+                // Named in the report's chemistry (VSe1 …) where it says.
+                String name = list.isEmpty() ? type : list.get(0).label();
                 if (xs.length > 0) {
-                    overlay.add(points(xs, ys, type, c, PointRoi.CIRCLE, slice));
+                    overlay.add(points(xs, ys, name, c, PointRoi.CIRCLE, slice));
                 }
-                legend.put(type + " (" + xs.length + ")", c);
+                legend.put(name + " (" + xs.length + ")", c);
             }
         }
-        addLegend(overlay, legend, imp.getWidth(), slice);
+        addLegend(overlay, legend, 2, 2, legendFontSize(imp.getWidth(), imp.getHeight()), slice);
         imp.setOverlay(overlay);
     }
 
     private static Roi points(float[] xs, float[] ys, String name, Color c, int type, int slice) {
         PointRoi roi = new PointRoi(xs, ys, xs.length);
         roi.setPointType(type);
-        roi.setSize(type == PointRoi.CIRCLE ? 3 : 1);
+        // Vacancy rings extra large, so that they stand out around the dots of the columns.
+        roi.setSize(type == PointRoi.CIRCLE ? 4 : 1);
         roi.setStrokeColor(c);
         roi.setName(PREFIX + name);
         roi.setPosition(slice);
         return roi;
     }
 
-    /** One colored text line per entry, top left, sized to the image. */
-    static void addLegend(Overlay overlay, Map<String, Color> entries, int imageWidth, int slice) {
-        int size = Math.max(10, imageWidth / 40);
+    /**
+     * One line per entry at (x, y): a swatch in the entry's colour, then its name in white,
+     * on a dark box, sized to the image (font {@code size} pixels).
+     */
+    static void addLegend(Overlay overlay, Map<String, Color> entries, int x, int y, int size, int slice) {
         Font font = new Font("SansSerif", Font.BOLD, size);
-        int y = 2;
         for (Map.Entry<String, Color> e : entries.entrySet()) {
-            TextRoi t = new TextRoi(2, y, e.getKey(), font);
-            t.setStrokeColor(e.getValue());
-            t.setFillColor(new Color(0, 0, 0, 140));
+            Roi swatch = new Roi(x, y + 2, size, size);
+            swatch.setFillColor(e.getValue());
+            swatch.setName(PREFIX + "legend");
+            swatch.setPosition(slice);
+            overlay.add(swatch);
+            TextRoi t = new TextRoi(x + size + 3, y, e.getKey(), font);
+            t.setStrokeColor(Palette.LEGEND_TEXT);
+            t.setFillColor(Palette.LEGEND_BOX);
             t.setName(PREFIX + "legend");
             t.setPosition(slice);
             overlay.add(t);
-            y += size + 4;
+            y += size + 6;
         }
+    }
+
+    /** Legend font size for an image: readable at 100 % and when zoomed out on large images. */
+    static int legendFontSize(int width, int height) {
+        return Math.max(11, Math.min(width, height) / 32);
     }
 
     private static void removeOld(Overlay overlay, int slice) {
         for (int k = overlay.size() - 1; k >= 0; k--) {
             Roi r = overlay.get(k);
             String name = r.getName();
-            if (name != null && name.startsWith(PREFIX) && (slice == 0 || r.getPosition() == slice)) {
+            boolean tint = Tints.POLYMORPH.equals(name) || Tints.CARBON.equals(name);
+            if (name != null && name.startsWith(PREFIX) && !tint && (slice == 0 || r.getPosition() == slice)) {
                 overlay.remove(k);
             }
         }

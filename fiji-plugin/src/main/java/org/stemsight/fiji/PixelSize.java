@@ -1,11 +1,10 @@
 package org.stemsight.fiji;
 
 import ij.ImagePlus;
-import ij.gui.GenericDialog;
 import ij.measure.Calibration;
 import java.util.Locale;
 
-/** The image's pixel size in Å, from its calibration, or asked for when it has none. */
+/** The image's pixel size in Å, from its calibration (CommandDialog asks when it has none). */
 final class PixelSize {
     private PixelSize() {
     }
@@ -44,28 +43,5 @@ final class PixelSize {
         }
         double perUnit = angstromPerUnit(cal.getUnit());
         return perUnit * cal.pixelWidth;
-    }
-
-    /**
-     * The pixel size in Å: the calibration's, else a dialog field {@code pixel_size} (Å),
-     * which a macro passes as {@code pixel_size=0.1}. Returns NaN when cancelled or not given.
-     */
-    static double resolve(ImagePlus imp) {
-        double px = fromCalibration(imp);
-        if (px > 0 && !Double.isInfinite(px)) {
-            return px;
-        }
-        Calibration cal = imp.getCalibration();
-        GenericDialog gd = new GenericDialog("StemSight - pixel size");
-        gd.addMessage("'" + imp.getTitle() + "' has no usable calibration (unit: '"
-                + (cal == null ? "" : cal.getUnit()) + "').\n"
-                + "Enter the pixel size, or set it with Image > Properties (nm, \u00b5m, \u00c5 or pm).");
-        // NaN default: a macro that does not pass pixel_size fails clearly instead of guessing.
-        gd.addNumericField("Pixel_size", Double.NaN, 4, 8, "\u00c5/pixel");
-        gd.showDialog();
-        if (gd.wasCanceled()) {
-            return Double.NaN;
-        }
-        return gd.getNextNumber();
     }
 }

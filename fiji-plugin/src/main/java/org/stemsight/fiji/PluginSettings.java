@@ -1,6 +1,11 @@
 package org.stemsight.fiji;
 
 import ij.Prefs;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * Defaults shown in the dialogs, kept in ImageJ's preferences between sessions. The
@@ -18,6 +23,13 @@ final class PluginSettings {
 
     private static final String KEY = "stemsight.";
 
+    /** Settings that change what the network sees: every command's results depend on them. */
+    static final List<String> NETWORK_FIELDS = Collections.unmodifiableList(Arrays.asList(
+            "models", "device", "views", "chemistry", "pixel_size_from_lattice"));
+    static final String[] ATOM_FIELDS = {"atom_threshold", "refinement"};
+    static final String[] VACANCY_FIELDS = {"vacancy_threshold", "carbon_filter"};
+    static final String[] CARBON_FIELDS = {"carbon_threshold", "carbon_filter"};
+
     /** Models folder; empty = found automatically (see {@link Models}). */
     String modelsDir = "";
     String device = DEVICES[0];
@@ -32,6 +44,31 @@ final class PluginSettings {
     boolean allViews = false;
     /** The chemistry the lattice check (and a lattice calibration) compares with. */
     String chemistry = CHEMISTRIES[0];
+    /** Also add one point ROI per column and vacancy to the ROI Manager (off: it can be slow). */
+    boolean addToRoiManager = false;
+    /** Also show a label image of the vacancies (value = row in the Vacancies table). */
+    boolean vacancyLabels = false;
+    /** Tint the image with the polymorph / carbon map (in its overlay). */
+    boolean tint = false;
+
+    /**
+     * Every setting an analysis depends on, by name (the names {@link Command#reads} uses):
+     * the cache key of {@link AnalysisCache}.
+     */
+    Map<String, Object> analysisFields(boolean pixelSizeFromLattice) {
+        Map<String, Object> m = new LinkedHashMap<String, Object>();
+        m.put("models", Models.resolveQuietly(this));
+        m.put("device", device);
+        m.put("views", allViews ? 8 : 1);
+        m.put("chemistry", chemistry);
+        m.put("pixel_size_from_lattice", pixelSizeFromLattice);
+        m.put("atom_threshold", atomThreshold);
+        m.put("refinement", refinement);
+        m.put("vacancy_threshold", vacancyThreshold);
+        m.put("carbon_filter", carbonFilter);
+        m.put("carbon_threshold", carbonThreshold);
+        return m;
+    }
 
     static PluginSettings load() {
         PluginSettings s = new PluginSettings();
@@ -46,6 +83,9 @@ final class PluginSettings {
         s.showMaps = Prefs.get(KEY + "showMaps", s.showMaps);
         s.allViews = Prefs.get(KEY + "allViews", s.allViews);
         s.chemistry = Prefs.get(KEY + "chemistry", s.chemistry);
+        s.addToRoiManager = Prefs.get(KEY + "addToRoiManager", s.addToRoiManager);
+        s.vacancyLabels = Prefs.get(KEY + "vacancyLabels", s.vacancyLabels);
+        s.tint = Prefs.get(KEY + "tint", s.tint);
         return s;
     }
 
@@ -73,5 +113,8 @@ final class PluginSettings {
         Prefs.set(KEY + "showMaps", showMaps);
         Prefs.set(KEY + "allViews", allViews);
         Prefs.set(KEY + "chemistry", chemistry);
+        Prefs.set(KEY + "addToRoiManager", addToRoiManager);
+        Prefs.set(KEY + "vacancyLabels", vacancyLabels);
+        Prefs.set(KEY + "tint", tint);
     }
 }

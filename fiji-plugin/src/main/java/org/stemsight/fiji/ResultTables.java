@@ -8,10 +8,13 @@ import org.stemsight.Summary;
 import org.stemsight.Vacancy;
 
 /**
- * The three Results tables. Positions are in ImageJ's convention (pixel centre at c + 0.5),
- * in pixels (X, Y) and in Å (X_A, Y_A = X, Y × pixel size), so they line up with the overlay
- * and with ImageJ measurements. Atoms and Vacancies hold the last command's images;
- * Summary gains one row per analyzed image (or slice) and accumulates over a batch.
+ * The Results tables: "StemSight Atoms - <image>" and "StemSight Vacancies - <image>" (one
+ * pair per image, replaced on a rerun) and "StemSight Summary" (one row per analyzed image or
+ * slice, accumulating over a session or a batch). Every column with a unit names it
+ * (_px, _A, _nm2, _kV, _ms, _counts_A2); the others are counts, fractions or names.
+ * Positions are in ImageJ's convention (pixel centre at c + 0.5), in pixels (X_px, Y_px) and
+ * in Å (X_A, Y_A = X_px, Y_px × pixel size), so they line up with the overlay and with
+ * ImageJ measurements. Values a command did not compute are empty cells.
  */
 final class ResultTables {
     static final String ATOMS = "StemSight Atoms";
@@ -19,6 +22,21 @@ final class ResultTables {
     static final String SUMMARY = "StemSight Summary";
 
     private ResultTables() {
+    }
+
+    static String atomsTitle(String image) {
+        return ATOMS + " - " + image;
+    }
+
+    static String vacanciesTitle(String image) {
+        return VACANCIES + " - " + image;
+    }
+
+    /** Shows a table with 5 decimals and NaN (not computed) as an empty cell. */
+    static void show(ResultsTable rt, String title) {
+        rt.setPrecision(5);
+        rt.setNaNEmptyCells(true);
+        rt.show(title);
     }
 
     /** A fresh table for this command's rows (existing window is reused, its rows dropped). */
@@ -41,8 +59,8 @@ final class ResultTables {
         rt.incrementCounter();
         rt.addValue("Image", image);
         rt.addValue("Slice", slice);
-        rt.addValue("X", x);
-        rt.addValue("Y", y);
+        rt.addValue("X_px", x);
+        rt.addValue("Y_px", y);
         rt.addValue("X_A", x * px);
         rt.addValue("Y_A", y * px);
     }
@@ -51,8 +69,8 @@ final class ResultTables {
         double px = r.pixelSizeAngstrom;
         for (Atom a : r.atoms) {
             addRow(rt, image, slice, a.imageJX(), a.imageJY(), px);
-            rt.addValue("Site", a.site);
-            rt.addValue("Intensity", a.intensity);
+            rt.addValue("Site", a.label());
+            rt.addValue("Intensity_counts_A2", a.intensity);
             rt.addValue("Norm_intensity", a.normalizedIntensity);
             rt.addValue("Polymorph", a.polymorph);
             rt.addValue("Score", a.score);
@@ -64,7 +82,9 @@ final class ResultTables {
         double px = r.pixelSizeAngstrom;
         for (Vacancy v : r.vacancies) {
             addRow(rt, image, slice, v.imageJX(), v.imageJY(), px);
-            rt.addValue("Type", v.type);
+            // The value of this vacancy in the vacancy label image.
+            rt.addValue("Label", rt.size());
+            rt.addValue("Type", v.label());
             rt.addValue("Confidence", v.confidence);
             rt.addValue("Norm_intensity", v.normalizedIntensity);
             rt.addValue("Polymorph", v.polymorph);
@@ -72,11 +92,11 @@ final class ResultTables {
         }
     }
 
-    /** One summary row; columns of tasks that were not run stay empty (NaN). */
-    static void addSummary(ResultsTable rt, String image, int slice, String command, String tasks, Report r) {
+    /** One summary row; columns of tasks the command does not show stay empty (NaN). */
+    static void addSummary(ResultsTable rt, String image, int slice, String command, String shows, Report r) {
         Summary s = r.summary;
-        boolean atoms = tasks.contains("atoms");
-        boolean vac = tasks.contains("vacancies");
+        boolean atoms = shows.contains("atoms");
+        boolean vac = shows.contains("vacancies");
         rt.incrementCounter();
         rt.addValue("Image", image);
         rt.addValue("Slice", slice);
@@ -98,15 +118,25 @@ final class ResultTables {
         rt.addValue("VS_per_S2_site", vac ? s.vsPerS2Site : Double.NaN);
         rt.addValue("missing_S_per_S2_site", vac ? s.missingSPerS2Site : Double.NaN);
         rt.addValue("vacancies_per_nm2", vac ? s.vacanciesPerNm2 : Double.NaN);
-        rt.addValue("analyzed_area_nm2", s.analyzedAreaNm2);
-        rt.addValue("excluded_area_nm2", s.excludedAreaNm2);
-        rt.addValue("contaminated_fraction", tasks.contains("carbon") ? r.contaminatedFraction : Double.NaN);
-        boolean poly = tasks.contains("polymorph");
+        rt.addValue("analyzed_area_nm2", atoms ? s.analyzedAreaNm2 : Double.NaN);
+        rt.addValue("excluded_area_nm2", atoms ? s.excludedAreaNm2 : Double.NaN);
+        rt.addValue("contaminated_fraction", shows.contains("carbon") ? r.contaminatedFraction : Double.NaN);
+        boolean poly = shows.contains("polymorph");
         rt.addValue("Polymorph", poly ? r.dominantPolymorph() : "");
         for (Map.Entry<String, Double> e : r.polymorphFractions.entrySet()) {
             rt.addValue("f_" + e.getKey(), poly ? e.getValue() : Double.NaN);
         }
         rt.addValue("Model", r.modelName);
         rt.addValue("Time_ms", r.totalMs);
+        // The report's warnings (most of the area excluded, calibration, chemistry…), also in the Log.
+        rt.addValue("Warnings", join(r.warnings));
+    }
+
+    static String join(java.util.List<String> warnings) {
+        StringBuilder b = new StringBuilder();
+        for (String w : warnings) {
+            b.append(b.length() > 0 ? " | " : "").append(w.replace(',', ';'));
+        }
+        return b.toString();
     }
 }

@@ -20,6 +20,8 @@ final class SettingsDialog {
         gd.addCheckbox("Include_contaminated_areas", !s.carbonFilter);
         gd.addChoice("Refinement", PluginSettings.REFINEMENTS, s.refinement);
         gd.addCheckbox("Reset_to_engine_defaults", false);
+        gd.addHelp(Help.forText("StemSight Settings", "The models folder, the inference device and the "
+                + "defaults the analysis dialogs start with (macros always start from the engine's defaults)."));
         gd.showDialog();
         if (gd.wasCanceled()) {
             return;

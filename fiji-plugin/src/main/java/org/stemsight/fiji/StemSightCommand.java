@@ -2,6 +2,7 @@ package org.stemsight.fiji;
 
 import ij.IJ;
 import ij.ImagePlus;
+import ij.WindowManager;
 import ij.plugin.PlugIn;
 import org.stemsight.StemSightException;
 
@@ -23,8 +24,10 @@ public class StemSightCommand implements PlugIn {
                 IJ.error("StemSight", "unknown command '" + arg + "'");
                 return;
             }
-            ImagePlus imp = IJ.getImage();
+            // The image current when the command starts is its input, whatever opens meanwhile.
+            ImagePlus imp = WindowManager.getCurrentImage();
             if (imp == null) {
+                Errors.report(InputCheck.problem(null));
                 return;
             }
             new AnalysisRun(cmd, imp).run();
