@@ -4,8 +4,8 @@
 #   2. curves set: dose 1e3-1e6 e-/Å² log-uniform, carbon 0-1 (seed 910000)
 #   3. localization set: the paper-like set without scan noise and carbon (seed 920000), so the
 #      position RMSE of the localizer is seen apart from scan jitter, which no single frame undoes
-#   4. chemistry set: the paper-like set with WS2, MoSe2 and WSe2 as well (seed 930000; 80 images
-#      since session 7: at 30 the MoSe2 images happened to hold no VS2 at all)
+#   4. chemistry set: the paper-like set with WS2, MoSe2 and WSe2 as well (seed 930000; 80 images:
+#      with 30 the MoSe2 images hold no VS2 at all)
 # Seeds 900000+ are never used for training (1000+) or validation (500000+).
 # Usage: bash scripts/eval.sh [N_PAPER] [N_CURVES] [N_NOSCAN] [N_CHEM]   (defaults 400, 120, 30, 80)
 set -euo pipefail

@@ -199,28 +199,32 @@ impl Default for Options {
             tasks: Tasks::default(),
             carbon_filter: true,
             hollow_check: true,
-            carbon_threshold: carbon::DEFAULT_THRESHOLD,
-            carbon_smoothing_a: carbon::DEFAULT_SMOOTHING_A,
-            atom_threshold: 0.35,
-            vacancy_threshold: 0.5,
+            carbon_threshold: CARBON_THRESHOLD.default,
+            carbon_smoothing_a: CARBON_SMOOTHING_A.default,
+            atom_threshold: ATOM_THRESHOLD.default as f32,
+            vacancy_threshold: VACANCY_THRESHOLD.default as f32,
             refinement: Refinement::Combined,
-            halo: 32,
+            halo: HALO.default as usize,
             parallel_tiles: false,
             tile: None,
             line_correction: true,
-            polymorph_smoothing_a: POLYMORPH_SMOOTHING_A,
-            views: 1,
+            polymorph_smoothing_a: POLYMORPH_SMOOTHING.default,
+            views: VIEWS.default as usize,
             chemistry: None,
         }
     }
 }
 
-/// The range a numeric setting must lie in, with its name as the CLI spells it (the JNI
-/// option name is the same with underscores). Defined once: the CLI, JNI (and so the Java
-/// binding and the Fiji plugin) all go through [`Options::validate`].
+/// A numeric setting: its name as the CLI spells it, its key in the JNI options (and so
+/// in the Java binding and the Fiji plugin), its default and the range it must lie in.
+/// Defined once: [`Options::default`] and the CLI take their defaults from here, the
+/// Java side reads them through JNI ([`settings`]), and every caller goes through
+/// [`Options::validate`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Range {
     pub name: &'static str,
+    pub key: &'static str,
+    pub default: f64,
     pub min: f64,
     pub max: f64,
     /// Why these bounds.
@@ -243,18 +247,24 @@ impl Range {
 /// Heatmap and probability levels: a level of 0 accepts every pixel and 1 none.
 pub const ATOM_THRESHOLD: Range = Range {
     name: "atom-threshold",
+    key: "atom_threshold",
+    default: 0.35,
     min: 0.01,
     max: 0.99,
     why: "a heatmap level between 0 and 1",
 };
 pub const VACANCY_THRESHOLD: Range = Range {
     name: "vacancy-threshold",
+    key: "vacancy_threshold",
+    default: 0.5,
     min: 0.01,
     max: 0.99,
     why: "a probability between 0 and 1",
 };
 pub const CARBON_THRESHOLD: Range = Range {
     name: "carbon-threshold",
+    key: "carbon_threshold",
+    default: carbon::DEFAULT_THRESHOLD,
     min: 0.0,
     max: 1.0,
     why: "a carbon-map level, 0..1 × 10 Å",
@@ -263,12 +273,16 @@ pub const CARBON_THRESHOLD: Range = Range {
 /// a contamination patch, and the box passes would cost time for nothing.
 pub const CARBON_SMOOTHING_A: Range = Range {
     name: "carbon-smoothing",
+    key: "carbon_smoothing_a",
+    default: carbon::DEFAULT_SMOOTHING_A,
     min: 0.0,
     max: 20.0,
     why: "Å; wider averages no longer resolve a contamination patch",
 };
 pub const POLYMORPH_SMOOTHING: Range = Range {
     name: "polymorph-smoothing",
+    key: "polymorph_smoothing_a",
+    default: POLYMORPH_SMOOTHING_A,
     min: 0.0,
     max: 20.0,
     why: "Å; wider averages no longer resolve a grain",
@@ -277,12 +291,16 @@ pub const POLYMORPH_SMOOTHING: Range = Range {
 /// field needs ≥ 8; 128 already triples the work of a 256 tile.
 pub const HALO: Range = Range {
     name: "halo",
+    key: "halo",
+    default: 32.0,
     min: 8.0,
     max: 128.0,
     why: "model pixels of context around each tile",
 };
 pub const VIEWS: Range = Range {
     name: "views",
+    key: "views",
+    default: 1.0,
     min: 1.0,
     max: tiling::MAX_VIEWS as f64,
     why: "rotations and mirrors of a tile",
@@ -304,10 +322,45 @@ pub fn threads_range() -> Range {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Range {
         name: "threads",
+        key: "threads",
+        default: cores as f64,
         min: 1.0,
         max: (4 * cores).min(1024) as f64,
         why: "up to four per core of this machine",
     }
+}
+
+/// Every setting with its default, as the JNI options name them, and the numeric ranges:
+/// what the Java binding and the Fiji plugin read instead of keeping copies.
+pub fn settings() -> serde_json::Value {
+    let d = Options::default();
+    let ranges: Vec<serde_json::Value> = RANGES
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "key": r.key, "flag": r.name, "default": r.default,
+                "min": r.min, "max": r.max, "why": r.why,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "defaults": {
+            "tasks": d.tasks.names().join(","),
+            "carbon_filter": d.carbon_filter,
+            "hollow_check": d.hollow_check,
+            "carbon_threshold": d.carbon_threshold,
+            "carbon_smoothing_a": d.carbon_smoothing_a,
+            "atom_threshold": d.atom_threshold as f64,
+            "vacancy_threshold": d.vacancy_threshold as f64,
+            "refinement": d.refinement.name(),
+            "halo": d.halo,
+            "parallel_tiles": d.parallel_tiles,
+            "line_correction": d.line_correction,
+            "polymorph_smoothing_a": d.polymorph_smoothing_a,
+            "views": d.views,
+        },
+        "ranges": ranges,
+    })
 }
 
 impl Options {
@@ -1103,7 +1156,7 @@ impl Analyzer {
                 carbon_threshold: options.carbon_threshold,
                 carbon_filter: filter,
                 hollow_check: options.hollow_check,
-                refinement: format!("{:?}", options.refinement).to_lowercase(),
+                refinement: options.refinement.name().to_string(),
                 line_correction,
                 polymorph_smoothing_angstrom: options.polymorph_smoothing_a.max(0.0),
                 carbon_smoothing_angstrom: options.carbon_smoothing_a.max(0.0),

@@ -21,6 +21,17 @@ pub enum ErrorKind {
     Model,
 }
 
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::InvalidParameter,
+        ErrorKind::Decode,
+        ErrorKind::Io,
+        ErrorKind::Unsupported,
+        ErrorKind::Cancelled,
+        ErrorKind::Model,
+    ];
+}
+
 /// A library error: a kind, a human message, and optionally the file it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {

@@ -842,7 +842,7 @@ pub fn evaluate(
             name: card.name.clone(),
             sha256: card.sha256.clone(),
         }],
-        refinement: format!("{:?}", options.refinement).to_lowercase(),
+        refinement: options.refinement.name().to_string(),
         overall: overall.scores(),
         by_dose: by_dose
             .iter()

@@ -43,9 +43,13 @@ const WORKER_STACK_BYTES: usize = 64 << 20;
 /// Loaded analyzers: handle `h` is `list[h - 1]`; `by_dir` avoids loading a directory twice.
 #[derive(Default)]
 struct Registry {
-    list: Vec<Arc<Analyzer>>,
+    /// Per handle − 1: the analyzer, `None` once every Java user has closed it (an
+    /// analysis still running holds its own reference and finishes).
+    list: Vec<Option<Arc<Analyzer>>>,
     /// Per analyzer: why it is not on the device asked for (empty when it is).
     notes: Vec<String>,
+    /// Per analyzer: the Java `Analyzer` objects holding it open.
+    users: Vec<usize>,
     by_dir: HashMap<(PathBuf, Device), jlong>,
 }
 
@@ -201,6 +205,7 @@ fn load(dir: &str, device: Device) -> JResult<jlong> {
     // it takes a second and happens once per directory and device.
     let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(&handle) = reg.by_dir.get(&key) {
+        reg.users[handle as usize - 1] += 1;
         return Ok(handle);
     }
     let mut analyzer = Analyzer::load(&dir)?;
@@ -208,8 +213,9 @@ fn load(dir: &str, device: Device) -> JResult<jlong> {
         Ok(_) => String::new(),
         Err(why) => format!("CUDA unavailable ({why}); running on CPU"),
     };
-    reg.list.push(Arc::new(analyzer));
+    reg.list.push(Some(Arc::new(analyzer)));
     reg.notes.push(note);
+    reg.users.push(1);
     let handle = reg.list.len() as jlong;
     reg.by_dir.insert(key, handle);
     Ok(handle)
@@ -229,13 +235,31 @@ fn analyzer_for(handle: jlong) -> JResult<Arc<Analyzer>> {
     usize::try_from(handle)
         .ok()
         .and_then(|h| h.checked_sub(1))
-        .and_then(|i| reg.list.get(i).cloned())
+        .and_then(|i| reg.list.get(i).cloned().flatten())
         .ok_or_else(|| {
             Failure::raise(
                 "InvalidParameter",
-                format!("unknown analyzer handle {handle}"),
+                format!("unknown or closed analyzer handle {handle}"),
             )
         })
+}
+
+/// One Java user less for `handle`; the last one frees the analyzer (its model and
+/// plans) and the next load of that folder loads it afresh. Unknown handles and
+/// repeated releases are ignored: closing twice is harmless.
+fn release(handle: jlong) {
+    let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+    let Some(i) = usize::try_from(handle).ok().and_then(|h| h.checked_sub(1)) else {
+        return;
+    };
+    if i >= reg.users.len() || reg.users[i] == 0 {
+        return;
+    }
+    reg.users[i] -= 1;
+    if reg.users[i] == 0 {
+        reg.list[i] = None;
+        reg.by_dir.retain(|_, &mut h| h != handle);
+    }
 }
 
 /// Options as JSON from Java; every field optional, unknown fields refused (typos surface).
@@ -524,6 +548,20 @@ fn models_dir_of(env: &mut JNIEnv, models_dir: &JString) -> JResult<String> {
     }
 }
 
+/// `static native void releaseAnalyzer(long handle)`: the Java `Analyzer` holding
+/// `handle` is closed ([`release`]).
+#[no_mangle]
+pub extern "system" fn Java_org_stemsight_NativeBridge_releaseAnalyzer<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+) {
+    guarded(&mut env, (), |_| {
+        release(handle);
+        Ok(())
+    })
+}
+
 /// `static native long loadAnalyzerOn(String modelsDir, String device)`: as
 /// `loadAnalyzer`, on "cpu" or "cuda" (falls back to the CPU; `modelInfo` says why).
 #[no_mangle]
@@ -786,6 +824,21 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_recoverLeftovers<'local>(
     })
 }
 
+/// `static native String settings()`: every analysis setting with its default as the
+/// options JSON names it, and the numeric ranges (`analyze::settings`), so that the
+/// Java binding and the plugin keep no copies.
+#[no_mangle]
+pub extern "system" fn Java_org_stemsight_NativeBridge_settings<'local>(
+    mut env: JNIEnv<'local>,
+    _class: JClass<'local>,
+) -> jstring {
+    guarded(&mut env, std::ptr::null_mut(), |env| {
+        Ok(env
+            .new_string(crate::analyze::settings().to_string())?
+            .into_raw())
+    })
+}
+
 /// `static native String limits()`: what the engine accepts, as JSON
 /// `{"min_side": n, "pixel_size_range_angstrom": [lo, hi]}`, so that the plugin can
 /// refuse an image before asking for settings.
@@ -799,6 +852,7 @@ pub extern "system" fn Java_org_stemsight_NativeBridge_limits<'local>(
         let info = serde_json::json!({
             "min_side": crate::analyze::MIN_SIDE,
             "pixel_size_range_angstrom": [lo, hi],
+            "error_kinds": ErrorKind::ALL.iter().map(kind_name).collect::<Vec<_>>(),
         });
         Ok(env.new_string(info.to_string())?.into_raw())
     })

@@ -38,18 +38,32 @@ pub enum Refinement {
     Gaussian,
 }
 
+impl Refinement {
+    pub const ALL: [Refinement; 4] = [
+        Refinement::Combined,
+        Refinement::Gaussian,
+        Refinement::Centroid,
+        Refinement::Heatmap,
+    ];
+
+    /// The name the CLI, the JNI options and the report use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refinement::Combined => "combined",
+            Refinement::Heatmap => "heatmap",
+            Refinement::Centroid => "centroid",
+            Refinement::Gaussian => "gaussian",
+        }
+    }
+}
+
 impl std::str::FromStr for Refinement {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "combined" => Ok(Refinement::Combined),
-            "heatmap" => Ok(Refinement::Heatmap),
-            "centroid" => Ok(Refinement::Centroid),
-            "gaussian" => Ok(Refinement::Gaussian),
-            _ => Err(format!(
-                "unknown refinement '{s}' (combined|gaussian|centroid|heatmap)"
-            )),
-        }
+        Refinement::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| format!("unknown refinement '{s}' (combined|gaussian|centroid|heatmap)"))
     }
 }
 

@@ -715,3 +715,55 @@ fn analyze_stack_frames_are_separate_units() {
         "{stdout}"
     );
 }
+
+/// The CLI's flags and defaults are the engine's settings (`analyze::settings`, which the
+/// Java binding and the plugin read through JNI): every numeric setting appears under its
+/// flag with the engine's default, and so do the refinement and the task list.
+#[test]
+fn cli_defaults_are_the_engines_settings() {
+    let o = stemsight(&["analyze", "--help"]);
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout).replace('\n', " ");
+    // One entry per flag: from "--flag" to the next "  --".
+    let entry = |flag: &str| -> String {
+        let start = help
+            .find(&format!("--{flag} "))
+            .unwrap_or_else(|| panic!("--{flag} missing from the CLI help"));
+        let rest = &help[start + 2..];
+        rest[..rest.find("  --").unwrap_or(rest.len())].to_string()
+    };
+    let settings = stemsight::analyze::settings();
+    for r in settings["ranges"].as_array().unwrap() {
+        let flag = r["flag"].as_str().unwrap();
+        let default = r["default"].as_f64().unwrap();
+        let e = entry(flag);
+        let shown: f64 = e
+            .split("[default: ")
+            .nth(1)
+            .and_then(|t| t.split(']').next())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or_else(|| panic!("--{flag}: no default in '{e}'"));
+        assert!(
+            (shown - default).abs() < 1e-6,
+            "--{flag}: CLI {shown}, engine {default}"
+        );
+    }
+    let defaults = &settings["defaults"];
+    assert!(entry("refinement").contains(&format!(
+        "[default: {}]",
+        defaults["refinement"].as_str().unwrap()
+    )));
+    assert!(entry("tasks").contains(&format!(
+        "[default: {}]",
+        defaults["tasks"].as_str().unwrap()
+    )));
+    // Switches that are on by default are turned off by a --no-… flag.
+    for (key, flag) in [
+        ("carbon_filter", "no-carbon-filter"),
+        ("hollow_check", "no-hollow-check"),
+        ("line_correction", "no-line-correction"),
+    ] {
+        assert_eq!(defaults[key].as_bool(), Some(true), "{key}");
+        entry(flag);
+    }
+}

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use stemsight::analyze::default_models_dir;
+use stemsight::analyze::{self, default_models_dir};
 use stemsight::dataset::{write_dataset, write_testset, DatasetConfig};
 use stemsight::eval::{evaluate, summary_table};
 use stemsight::io::read::read_image_with;
@@ -69,15 +69,15 @@ struct EngineArgs {
     #[arg(long)]
     no_hollow_check: bool,
     /// Carbon-map level (0..1, × 10 Å) from which an area counts as contaminated.
-    #[arg(long, default_value_t = stemsight::carbon::DEFAULT_THRESHOLD)]
+    #[arg(long, default_value_t = analyze::CARBON_THRESHOLD.default)]
     carbon_threshold: f64,
     /// Average the carbon map over about this many Å (σ) before thresholding, so that the
     /// decision does not depend on whether a site holds a column (0: pixel by pixel).
-    #[arg(long, default_value_t = stemsight::carbon::DEFAULT_SMOOTHING_A)]
+    #[arg(long, default_value_t = analyze::CARBON_SMOOTHING_A.default)]
     carbon_smoothing: f64,
     /// Sub-pixel refinement of columns: combined (image and heatmap fits, weighted by column kind
     /// and contamination), gaussian (2D fit on the image alone), centroid (on the image) or heatmap.
-    #[arg(long, default_value = "combined")]
+    #[arg(long, default_value = Options::default().refinement.name())]
     refinement: String,
     /// Do not estimate and remove scan-line jitter from the columns (fast x offsets per line,
     /// and slow x/y line displacements measured against the crystal lattice).
@@ -85,11 +85,11 @@ struct EngineArgs {
     no_line_correction: bool,
     /// Average polymorph probabilities over this many Å before each pixel takes its
     /// most likely class (0: per pixel).
-    #[arg(long, default_value_t = stemsight::analyze::POLYMORPH_SMOOTHING_A)]
+    #[arg(long, default_value_t = analyze::POLYMORPH_SMOOTHING.default)]
     polymorph_smoothing: f64,
     /// Views of each tile the network sees, averaged: 1 (as it is) up to 8 (every
     /// rotation and mirror); 8 is about 7× slower and a little more accurate.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = analyze::VIEWS.default as usize)]
     views: usize,
     /// cpu, or cuda (builds with the `cuda` feature; falls back to the CPU with a warning).
     #[arg(long, default_value = "cpu")]
@@ -98,17 +98,17 @@ struct EngineArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Context around each tile centre, in model pixels.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = analyze::HALO.default as usize)]
     halo: usize,
     /// The TMD imaged: MoS2, WS2, MoSe2 or WSe2. Its lattice constant checks the
     /// calibration (MoS2 assumed, and said so, when absent).
     #[arg(long)]
     chemistry: Option<String>,
     /// Atom heatmap level (0..1) a column peak must reach.
-    #[arg(long, default_value_t = 0.35)]
+    #[arg(long, default_value_t = analyze::ATOM_THRESHOLD.default as f32)]
     atom_threshold: f32,
     /// P(VS1) + P(VS2) level (0..1) that outlines a vacancy.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = analyze::VACANCY_THRESHOLD.default as f32)]
     vacancy_threshold: f32,
 }
 

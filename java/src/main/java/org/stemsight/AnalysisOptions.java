@@ -34,25 +34,42 @@ public final class AnalysisOptions {
         return put("carbon_threshold", number(t));
     }
 
-    /** Å (σ) over which the carbon map is averaged before thresholding (default 3; 0: per pixel). */
+    /** Å (σ) over which the carbon map is averaged before thresholding (0: per pixel). */
     public AnalysisOptions carbonSmoothing(double angstrom) {
         return put("carbon_smoothing_a", number(angstrom));
     }
 
     /**
-     * Views of each tile the network sees, averaged: 1 (default) up to 8 (every rotation and
-     * mirror; about 7x slower, slightly more accurate).
+     * Views of each tile the network sees, averaged: 1 up to 8 (every rotation and mirror;
+     * about 7x slower, slightly more accurate).
      */
     public AnalysisOptions views(int n) {
         return put("views", Integer.toString(n));
     }
 
+    /** Atom heatmap level (0..1) a column peak must reach. */
     public AnalysisOptions atomThreshold(double t) {
         return put("atom_threshold", number(t));
     }
 
+    /** P(VS1) + P(VS2) level (0..1) that outlines a vacancy. */
     public AnalysisOptions vacancyThreshold(double t) {
         return put("vacancy_threshold", number(t));
+    }
+
+    /** Å over which polymorph probabilities are averaged before each pixel takes its class (0: per pixel). */
+    public AnalysisOptions polymorphSmoothing(double angstrom) {
+        return put("polymorph_smoothing_a", number(angstrom));
+    }
+
+    /** Context around each tile centre, in model pixels. */
+    public AnalysisOptions halo(int modelPixels) {
+        return put("halo", Integer.toString(modelPixels));
+    }
+
+    /** Estimate and remove scan-line jitter from the columns (default on). */
+    public AnalysisOptions lineCorrection(boolean on) {
+        return put("line_correction", Boolean.toString(on));
     }
 
     /**
@@ -82,12 +99,12 @@ public final class AnalysisOptions {
         return put("acquisition", acquisitionJson);
     }
 
-    /** "combined" (image and heatmap fits, default), "gaussian" (2D Gaussian fit on the image), "centroid" (on the image) or "heatmap" (on the network output). */
+    /** "combined" (image and heatmap fits), "gaussian" (2D Gaussian fit on the image), "centroid" (on the image) or "heatmap" (on the network output). */
     public AnalysisOptions refinement(String r) {
         return put("refinement", Json.quote(r));
     }
 
-    /** Always run tiles in parallel (default: chosen per image by its number of tiles). */
+    /** Always run tiles in parallel (off: chosen per image by its number of tiles). */
     public AnalysisOptions parallelTiles(boolean on) {
         return put("parallel_tiles", Boolean.toString(on));
     }

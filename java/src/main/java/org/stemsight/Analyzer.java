@@ -5,11 +5,14 @@ import java.io.File;
 /**
  * A loaded StemSight model, ready to analyze any number of images from any thread.
  * The native side caches one model per directory, so {@link #load} is cheap after the
- * first call for a directory.
+ * first call for a directory; {@link #close} gives this object's hold back, and the
+ * model is freed when the last holder of that directory closes (an analysis still
+ * running finishes first).
  */
-public final class Analyzer {
+public final class Analyzer implements AutoCloseable {
     private final long handle;
     private final File modelsDir;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private Analyzer(long handle, File modelsDir) {
         this.handle = handle;
@@ -34,6 +37,21 @@ public final class Analyzer {
         NativeLoader.load();
         String dir = modelsDir == null ? "" : modelsDir.getAbsolutePath();
         return new Analyzer(NativeBridge.loadAnalyzerOn(dir, device == null ? "cpu" : device), modelsDir);
+    }
+
+    /** Gives this object's hold on the native model back; closing twice is harmless. */
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            NativeBridge.releaseAnalyzer(handle);
+        }
+    }
+
+    private long handle() {
+        if (closed.get()) {
+            throw new StemSightException(StemSightException.Kind.InvalidParameter.name(), "the analyzer is closed");
+        }
+        return handle;
     }
 
     /** Where inference runs: "cpu" or "cuda". */
@@ -65,7 +83,7 @@ public final class Analyzer {
 
     /** The model card (name, sha256, pixel_size_angstrom, tile, classes, dir, device, device_note) as JSON. */
     public String modelInfo() {
-        return NativeBridge.modelInfo(handle);
+        return NativeBridge.modelInfo(handle());
     }
 
     /**
@@ -87,7 +105,7 @@ public final class Analyzer {
         boolean sane = n == pixels.length && n > 0;
         byte[] poly = sane ? new byte[(int) n] : null;
         float[] carbon = sane ? new float[(int) n] : null;
-        String json = NativeBridge.analyze(handle, pixels, width, height, pixelSizeAngstrom,
+        String json = NativeBridge.analyze(handle(), pixels, width, height, pixelSizeAngstrom,
                 options == null ? "" : options.toJson(), listener, poly, carbon);
         return new AnalysisResult(new Report(json), width, height, poly, carbon);
     }
@@ -104,7 +122,7 @@ public final class Analyzer {
             throw new StemSightException("InvalidParameter", pixels == null ? "pixels is null" : "folder is null");
         }
         String[] warnings = readerWarnings == null ? new String[0] : readerWarnings.toArray(new String[0]);
-        String json = NativeBridge.analyzeToFolder(handle, pixels, width, height, pixelSizeAngstrom,
+        String json = NativeBridge.analyzeToFolder(handle(), pixels, width, height, pixelSizeAngstrom,
                 options == null ? "" : options.toJson(), listener, folder.getAbsolutePath(), warnings);
         return new Report(json);
     }

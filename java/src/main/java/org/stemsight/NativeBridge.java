@@ -19,6 +19,9 @@ final class NativeBridge {
      * As {@link #loadAnalyzer}, with inference on "cpu" or "cuda". Where CUDA cannot be
      * used the analyzer runs on the CPU and {@link #modelInfo}'s device_note says why.
      */
+    /** One holder of the handle less; the last frees the model (jni_api.rs release). */
+    static native void releaseAnalyzer(long handle);
+
     static native long loadAnalyzerOn(String modelsDir, String device);
 
     /** The model card of a loaded analyzer, as JSON. */
@@ -55,6 +58,9 @@ final class NativeBridge {
 
     /** Finishes interrupted writes in a results folder; returns the problems, one a line. */
     static native String recoverLeftovers(String folder);
+
+    /** Every analysis setting's default and the numeric ranges, as JSON (analyze::settings). */
+    static native String settings();
 
     /** {"min_side": n, "pixel_size_range_angstrom": [lo, hi]}: what the engine accepts. */
     static native String limits();

@@ -8,6 +8,33 @@ package org.stemsight;
  */
 public class StemSightException extends RuntimeException {
     private static final long serialVersionUID = 1L;
+
+    /**
+     * The cause as the engine sorts it: the first six mirror the Rust {@code ErrorKind}
+     * (a test checks them against the engine's list); the others are the binding's own.
+     */
+    public enum Kind {
+        InvalidParameter, Decode, Io, Unsupported, Cancelled, Model,
+        /** An internal engine error, caught before it could reach the JVM. */
+        Panic,
+        /** A JNI call failed. */
+        Jni,
+        /** Another engine failure. */
+        Engine,
+        /** The native library could not be loaded. */
+        Loading;
+
+        /** The kind named {@code name}; Engine for a name this binding does not know. */
+        public static Kind of(String name) {
+            for (Kind k : values()) {
+                if (k.name().equals(name)) {
+                    return k;
+                }
+            }
+            return Engine;
+        }
+    }
+
     private final String kind;
 
     /** Called from native code (jni_api.rs) with the engine's error kind and message. */
@@ -23,6 +50,11 @@ public class StemSightException extends RuntimeException {
 
     public String getKind() {
         return kind;
+    }
+
+    /** {@link #getKind()} as a {@link Kind}. */
+    public Kind kind() {
+        return Kind.of(kind);
     }
 
     /** True when the analysis stopped because the progress listener asked it to. */

@@ -6,15 +6,14 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.stemsight.EngineSettings;
 
 /**
- * Defaults shown in the dialogs, kept in ImageJ's preferences between sessions. The
- * numbers start at the engine's defaults (the settings `stemsight eval` was measured with).
+ * Settings shown in the dialogs, kept in ImageJ's preferences between sessions. The
+ * analysis settings start at the engine's own defaults ({@link EngineSettings}: the
+ * settings `stemsight eval` was measured with), read from the engine, not copied here.
  */
 final class PluginSettings {
-    static final double DEFAULT_ATOM_THRESHOLD = 0.35;
-    static final double DEFAULT_VACANCY_THRESHOLD = 0.5;
-    static final double DEFAULT_CARBON_THRESHOLD = 0.3;
     static final String[] REFINEMENTS = {"combined", "gaussian", "centroid", "heatmap"};
     /** Inference device; "cuda" needs an engine built with the cuda feature, else runs on the CPU. */
     static final String[] DEVICES = {"cpu", "cuda"};
@@ -33,11 +32,11 @@ final class PluginSettings {
     /** Models folder; empty = found automatically (see {@link Models}). */
     String modelsDir = "";
     String device = DEVICES[0];
-    double atomThreshold = DEFAULT_ATOM_THRESHOLD;
-    double vacancyThreshold = DEFAULT_VACANCY_THRESHOLD;
-    double carbonThreshold = DEFAULT_CARBON_THRESHOLD;
-    boolean carbonFilter = true;
-    String refinement = REFINEMENTS[0];
+    double atomThreshold = EngineSettings.get().number("atom_threshold");
+    double vacancyThreshold = EngineSettings.get().number("vacancy_threshold");
+    double carbonThreshold = EngineSettings.get().number("carbon_threshold");
+    boolean carbonFilter = EngineSettings.get().flag("carbon_filter");
+    String refinement = EngineSettings.get().text("refinement");
     boolean showHistogram = true;
     boolean showMaps = true;
     /** Average the network over the eight rotations and mirrors of each tile (slower). */
