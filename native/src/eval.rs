@@ -466,6 +466,70 @@ fn read_u8_map(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
     Ok((f.width, f.height, f.data.iter().map(|&v| v as u8).collect()))
 }
 
+/// One folder's truth and the tool's analysis of it, with the geometry both are scored
+/// in: the pixel a point falls on, the border and hole-rim bands left out, and the area
+/// the report counts in.
+struct Scene<'a> {
+    truth: &'a Truth,
+    analysis: &'a Analysis,
+    w: usize,
+    h: usize,
+    px: f64,
+    /// True polymorph class per pixel (0 = vacuum).
+    true_classes: Vec<u8>,
+    /// True carbon thickness per pixel (Å).
+    carbon: Vec<f32>,
+    /// Match radius in pixels.
+    radius: f64,
+    /// Within `HOLE_MARGIN_A` of true vacuum.
+    near_hole: Vec<bool>,
+    /// The border band of vacancies, in pixels.
+    edge: f64,
+    /// Whether the report leaves contaminated areas out.
+    filtered: bool,
+}
+
+impl Scene<'_> {
+    /// The pixel a point falls on, for reading per-pixel maps at it.
+    fn pixel(&self, x: f64, y: f64) -> usize {
+        let c = (x.round().max(0.0) as usize).min(self.w - 1);
+        let r = (y.round().max(0.0) as usize).min(self.h - 1);
+        r * self.w + c
+    }
+
+    fn clean(&self, x: f64, y: f64) -> bool {
+        (self.carbon[self.pixel(x, y)] as f64) < CARBON_TRUTH_THRESHOLD_A
+    }
+
+    fn away_from_border(&self, margin: f64, x: f64, y: f64) -> bool {
+        x >= margin
+            && y >= margin
+            && x <= self.w as f64 - 1.0 - margin
+            && y <= self.h as f64 - 1.0 - margin
+    }
+
+    /// Points within half a match radius of the border are left out on both sides:
+    /// a column cut by the edge is neither a fair miss nor a fair hit.
+    fn inside(&self, x: f64, y: f64) -> bool {
+        self.away_from_border(0.5 * self.radius, x, y)
+    }
+
+    /// Where vacancies are scored: away from the border band and from hole rims.
+    fn inside_vacancy_scope(&self, x: f64, y: f64) -> bool {
+        self.away_from_border(self.edge, x, y) && !self.near_hole[self.pixel(x, y)]
+    }
+
+    /// Whether the tool's contamination call leaves pixel `i` out.
+    fn excluded(&self, i: usize) -> bool {
+        crate::carbon::Call::excluded_code(self.analysis.contamination[i])
+    }
+
+    /// The area the report counts in: where the tool's own contamination call keeps it.
+    fn analyzed(&self, x: f64, y: f64) -> bool {
+        !self.filtered || !self.excluded(self.pixel(x, y))
+    }
+}
+
 /// Scores one folder; also returns the analysis so callers can write it out.
 fn eval_one(
     analyzer: &Analyzer,
@@ -486,22 +550,34 @@ fn eval_one(
     if (pw, ph) != (w, h) || (carbon.width, carbon.height) != (w, h) || image.width != w {
         return Err(Error::decode(dir, "image, truth and maps differ in size"));
     }
-    // The pixel a point falls on, for reading per-pixel maps at it.
-    let pixel = |x: f64, y: f64| -> usize {
-        let c = (x.round().max(0.0) as usize).min(w - 1);
-        let r = (y.round().max(0.0) as usize).min(h - 1);
-        r * w + c
-    };
-    let clean = |x: f64, y: f64| (carbon.data[pixel(x, y)] as f64) < CARBON_TRUTH_THRESHOLD_A;
-
-    // Points within half a match radius of the border are left out on both sides:
-    // a column cut by the edge is neither a fair miss nor a fair hit.
     let radius = MATCH_RADIUS_A / px;
-    let m = 0.5 * radius;
-    let away_from_border = |margin: f64, x: f64, y: f64| {
-        x >= margin && y >= margin && x <= w as f64 - 1.0 - margin && y <= h as f64 - 1.0 - margin
+    // The report leaves out vacancies within EDGE_MARGIN_A of the border (a column cut
+    // by it looks dimmer than it is). Truths there are not scored; the engine's finds
+    // there still match (a guard band): a true vacancy 1.05 Å from the border found at
+    // 0.98 Å is found, and a find at 1.05 Å of a truth at 0.98 Å is no false one. Found
+    // positions scatter by about 0.1 Å there, so a hard cut on both sides cost about 1 %
+    // of recall on 160 2H-1L tuning images with no miss behind it.
+    // The same for the rims of holes (true vacuum within HOLE_MARGIN_A), where the
+    // report calls none either: a missing column there is part of the hole's edge.
+    let vacuum: Vec<bool> = true_classes.iter().map(|&c| c == 0).collect();
+    let margin = HOLE_MARGIN_A / px;
+    let near_hole: Vec<bool> = crate::distance::squared_distance(&vacuum, w, h)
+        .into_iter()
+        .map(|d2| d2 < margin * margin)
+        .collect();
+    let scene = Scene {
+        truth: &truth,
+        analysis: &analysis,
+        w,
+        h,
+        px,
+        true_classes,
+        carbon: carbon.data,
+        radius,
+        near_hole,
+        edge: (EDGE_MARGIN_A / px).max(0.5 * radius),
+        filtered: options.carbon_filter && options.tasks.carbon,
     };
-    let inside = |x: f64, y: f64| away_from_border(m, x, y);
     let mut tally = Tally {
         images: 1,
         time_ms: analysis
@@ -512,24 +588,36 @@ fn eval_one(
             .unwrap_or(0.0),
         ..Default::default()
     };
+    score_columns(&scene, &mut tally);
+    score_vacancies(&scene, &mut tally);
+    tally.density = score_densities(&scene);
+    score_maps(&scene, &mut tally);
+    drop(scene);
+    Ok((tally, truth.params, px, analysis))
+}
 
+/// Columns: matched one to one within the match radius; position errors overall, by
+/// true site, in truly clean areas, for the other refinement and with the frame's mean
+/// offset removed.
+fn score_columns(s: &Scene, tally: &mut Tally) {
+    let (truth, analysis, px) = (s.truth, s.analysis, s.px);
     let t_kept: Vec<&TruthPoint> = truth
         .columns
         .iter()
-        .filter(|c| c.site.as_deref() != Some("empty") && inside(c.x, c.y))
+        .filter(|c| c.site.as_deref() != Some("empty") && s.inside(c.x, c.y))
         .collect();
     let t_cols: Vec<(f64, f64)> = t_kept.iter().map(|c| (c.x, c.y)).collect();
     let atoms: Vec<usize> = (0..analysis.report.atoms.len())
         .filter(|&i| {
             let a = &analysis.report.atoms[i];
-            inside(a.x, a.y)
+            s.inside(a.x, a.y)
         })
         .collect();
     let p_cols: Vec<(f64, f64)> = atoms
         .iter()
         .map(|&i| (analysis.report.atoms[i].x, analysis.report.atoms[i].y))
         .collect();
-    let (tp, fp, fn_, sq, matched) = match_points(&p_cols, &t_cols, radius);
+    let (tp, fp, fn_, sq, matched) = match_points(&p_cols, &t_cols, s.radius);
     for &(i, j) in &matched {
         let d2 =
             ((p_cols[i].0 - t_cols[j].0).powi(2) + (p_cols[i].1 - t_cols[j].1).powi(2)) * px * px;
@@ -537,7 +625,7 @@ fn eval_one(
         let e = tally.atoms_by_site.entry(site).or_default();
         e.0 += d2;
         e.1 += 1;
-        if clean(t_cols[j].0, t_cols[j].1) {
+        if s.clean(t_cols[j].0, t_cols[j].1) {
             tally.atoms_clean.0 += d2;
             tally.atoms_clean.1 += 1;
         }
@@ -572,47 +660,35 @@ fn eval_one(
             (sq - (mx * mx + my * my) / n).max(0.0) * px * px
         },
     };
+}
 
-    // The report leaves out vacancies within EDGE_MARGIN_A of the border (a column cut
-    // by it looks dimmer than it is). Truths there are not scored; the engine's finds
-    // there still match (a guard band): a true vacancy 1.05 Å from the border found at
-    // 0.98 Å is found, and a find at 1.05 Å of a truth at 0.98 Å is no false one. Found
-    // positions scatter by about 0.1 Å there, so a hard cut on both sides cost about 1 %
-    // of recall on 160 2H-1L tuning images with no miss behind it.
-    let e = (EDGE_MARGIN_A / px).max(m);
-    // The same for the rims of holes (true vacuum within HOLE_MARGIN_A), where the
-    // report calls none either: a missing column there is part of the hole's edge.
-    let vacuum: Vec<bool> = true_classes.iter().map(|&c| c == 0).collect();
-    let margin = HOLE_MARGIN_A / px;
-    let near_hole: Vec<bool> = crate::distance::squared_distance(&vacuum, w, h)
-        .into_iter()
-        .map(|d2| d2 < margin * margin)
-        .collect();
-    let inside_vac = |x: f64, y: f64| away_from_border(e, x, y) && !near_hole[pixel(x, y)];
-    // The area the report counts in: where the tool's own contamination call keeps it.
-    let filtered = options.carbon_filter && options.tasks.carbon;
-    let excluded = |i: usize| crate::carbon::Call::excluded_code(analysis.contamination[i]);
-    let analyzed = |x: f64, y: f64| !filtered || !excluded(pixel(x, y));
+/// VS1 and VS2, each over all areas, truly clean ones and the area the report counts in.
+fn score_vacancies(s: &Scene, tally: &mut Tally) {
+    let px = s.px;
     for (kind, slots) in [("VS1", [0, 1, 2]), ("VS2", [3, 4, 5])] {
-        let t: Vec<(f64, f64)> = truth
+        let t: Vec<(f64, f64)> = s
+            .truth
             .vacancies
             .iter()
             .filter(|v| v.kind.as_deref() == Some(kind))
             .map(|v| (v.x, v.y))
             .collect();
-        let p: Vec<(f64, f64)> = analysis
+        let p: Vec<(f64, f64)> = s
+            .analysis
             .report
             .vacancies
             .iter()
-            .chain(&analysis.edge_vacancies)
+            .chain(&s.analysis.edge_vacancies)
             .filter(|v| v.kind == kind)
             .map(|v| (v.x, v.y))
             .collect();
         let everywhere = |_: f64, _: f64| true;
+        let clean = |x: f64, y: f64| s.clean(x, y);
+        let analyzed = |x: f64, y: f64| s.analyzed(x, y);
         let areas: [&dyn Fn(f64, f64) -> bool; 3] = [&everywhere, &clean, &analyzed];
         for (slot, keep) in slots.into_iter().zip(areas) {
-            let scope = |x: f64, y: f64| inside_vac(x, y) && keep(x, y);
-            let (tp, fp, fn_, sq, sq_x) = match_in_scope(&p, &t, radius, scope);
+            let scope = |x: f64, y: f64| s.inside_vacancy_scope(x, y) && keep(x, y);
+            let (tp, fp, fn_, sq, sq_x) = match_in_scope(&p, &t, s.radius, scope);
             let c = PointCounts {
                 tp,
                 fp,
@@ -632,11 +708,13 @@ fn eval_one(
             }
         }
     }
+}
 
-    // Vacancy densities in the monolayer, where vacancies live: the report's calls and
-    // chalcogen columns in the area it counts (its summary's rule, restricted to the
-    // columns it places in 2H-1L) against the truth's over the whole image.
-    let report = &analysis.report;
+/// Vacancy densities in the monolayer, where vacancies live: the report's calls and
+/// chalcogen columns in the area it counts (its summary's rule, restricted to the
+/// columns it places in 2H-1L) against the truth's over the whole image.
+fn score_densities(s: &Scene) -> DensityCounts {
+    let report = &s.analysis.report;
     let counted_calls = |kind: &str| {
         report
             .vacancies
@@ -647,17 +725,18 @@ fn eval_one(
     let counted_columns = report
         .atoms
         .iter()
-        .zip(&analysis.counted_atoms)
+        .zip(&s.analysis.counted_atoms)
         .filter(|(a, &counted)| counted && a.polymorph == MONOLAYER && !a.site.contains("Mo"))
         .count() as u64;
     let true_vacancies = |kind: &str| {
-        truth
+        s.truth
             .vacancies
             .iter()
-            .filter(|v| v.kind.as_deref() == Some(kind) && inside_vac(v.x, v.y))
+            .filter(|v| v.kind.as_deref() == Some(kind) && s.inside_vacancy_scope(v.x, v.y))
             .count() as u64
     };
-    let true_columns = truth
+    let true_columns = s
+        .truth
         .columns
         .iter()
         .filter(|c| {
@@ -668,23 +747,28 @@ fn eval_one(
                 .unwrap_or("");
             c.polymorph.as_deref() == Some(MONOLAYER)
                 && !site.contains("Mo")
-                && inside_vac(c.x, c.y)
+                && s.inside_vacancy_scope(c.x, c.y)
         })
         .count() as u64;
     // A VS2 leaves no column behind, so its site is added to the columns.
-    tally.density = DensityCounts {
+    DensityCounts {
         report_vs1: counted_calls("VS1"),
         report_vs2: counted_calls("VS2"),
         report_sites: counted_columns + counted_calls("VS2"),
         truth_vs1: true_vacancies("VS1"),
         truth_vs2: true_vacancies("VS2"),
         truth_sites: true_columns + true_vacancies("VS2"),
-    };
+    }
+}
 
-    let scale = analysis.report.carbon.scale_angstrom;
+/// The maps pixel by pixel: carbon thickness error and the contamination call's overlap
+/// with true carbon, the kept share of the material, and the polymorph confusion.
+fn score_maps(s: &Scene, tally: &mut Tally) {
+    let carbon = &s.analysis.report.carbon;
+    let scale = carbon.scale_angstrom;
     // A head that estimates the carbon above the uniform film is scored against that.
-    let film = if analysis.report.carbon.above_film {
-        truth
+    let film = if carbon.above_film {
+        s.truth
             .params
             .pointer("/carbon/film_thickness_angstrom")
             .and_then(|v| v.as_f64())
@@ -692,10 +776,11 @@ fn eval_one(
     } else {
         0.0
     };
-    let pixels = true_classes
+    let pixels = s
+        .true_classes
         .iter()
-        .zip(&analysis.polymorph_map)
-        .zip(carbon.data.iter().zip(&analysis.carbon_map))
+        .zip(&s.analysis.polymorph_map)
+        .zip(s.carbon.iter().zip(&s.analysis.carbon_map))
         .enumerate();
     for (i, ((&t, &p), (&tc, &pc))) in pixels {
         let (t, p) = (t as usize, p as usize);
@@ -704,7 +789,7 @@ fn eval_one(
         let pc = pc_raw * scale;
         tally.carbon_abs_err_sum_a += (pc - tc.min(scale)).abs();
         tally.carbon_pixels += 1;
-        let pd = excluded(i);
+        let pd = s.excluded(i);
         let scored_dirty = tc >= CARBON_TRUTH_THRESHOLD_A;
         tally.carbon_intersection += (scored_dirty && pd) as u64;
         tally.carbon_union += (scored_dirty || pd) as u64;
@@ -714,14 +799,13 @@ fn eval_one(
             continue;
         }
         tally.material_pixels += 1;
-        tally.kept_pixels += (!filtered || !pd) as u64;
+        tally.kept_pixels += (!s.filtered || !pd) as u64;
         let p = p.min(POLYMORPH_CLASSES.len() - 1);
         tally.confusion[t][p] += 1;
         if !td {
             tally.confusion_clean[t][p] += 1;
         }
     }
-    Ok((tally, truth.params, px, analysis))
 }
 
 fn dose_bin(params: &serde_json::Value) -> String {

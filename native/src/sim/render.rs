@@ -62,7 +62,8 @@ impl Canvas {
     }
 }
 
-/// Render `p` into a sample; `rng` supplies every remaining random draw.
+/// Render `p` into a sample; `rng` supplies every remaining random draw, in this order:
+/// regions, the lattice's vacancies, adatoms, carbon, scan jitter, noise.
 pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
     let px = p.pixel_size_angstrom;
     let (w, h) = (p.width, p.height);
@@ -90,138 +91,14 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
     }
 
     let regions = Regions::new(p, rng, smin, smax);
-    let lattice = Lattice::new(
-        p.lattice_a_angstrom,
-        p.strain,
-        p.rotation_deg,
-        p.origin_angstrom,
-    );
-    let scale = p.dose_e_per_angstrom2 * p.detector_efficiency;
-    let weight = |z: u32| (scale * p.cross_section(z)) as f32;
-    let inside =
-        |x: f64, y: f64| x >= -0.5 && y >= -0.5 && x < w as f64 - 0.5 && y < h as f64 - 0.5;
-
-    let mut columns = Vec::new();
-    let mut vacancies = Vec::new();
-    let mut distractors = Vec::new();
-    let tables: Vec<[Vec<(Element, f64)>; 3]> = Polymorph::ALL
-        .iter()
-        .map(|poly| Site::ALL.map(|s| poly.column(s)))
-        .collect();
-    let (irange, jrange) = lattice.cell_range(smin, smax);
-    for i in irange {
-        for j in jrange.clone() {
-            for (si, site) in Site::ALL.iter().enumerate() {
-                let pos = lattice.site_position(i, j, *site);
-                if pos[0] < smin[0] || pos[1] < smin[1] || pos[0] > smax[0] || pos[1] > smax[1] {
-                    continue;
-                }
-                let Some(poly) = regions.polymorph_at(pos[0], pos[1]) else {
-                    continue;
-                };
-                let nominal = &tables[poly.class_index() as usize - 1][si];
-                if nominal.is_empty() {
-                    continue;
-                }
-                let (x, y) = p.scan.pixel_of_specimen(pos[0] / px, pos[1] / px);
-                let mut atoms = nominal.clone();
-                let mut vacancy = None;
-                if poly == Polymorph::H2Mono && *site == Site::B {
-                    let u: f64 = rng.gen();
-                    if u < p.vs2_fraction {
-                        atoms.clear();
-                        vacancy = Some("VS2");
-                    } else if u < p.vs1_fraction + p.vs2_fraction {
-                        atoms.remove(rng.gen_range(0..2));
-                        vacancy = Some("VS1");
-                    }
-                }
-                if matches!(poly, Polymorph::H2Mono | Polymorph::T1)
-                    && *site == Site::A
-                    && p.mo_vacancy_fraction > 0.0
-                    && rng.gen::<f64>() < p.mo_vacancy_fraction
-                {
-                    atoms.clear();
-                    if inside(x, y) {
-                        distractors.push(DistractorTruth {
-                            x,
-                            y,
-                            kind: "VMo".into(),
-                        });
-                    }
-                }
-                if inside(x, y) {
-                    if let Some(kind) = vacancy {
-                        vacancies.push(VacancyTruth {
-                            x,
-                            y,
-                            kind: kind.into(),
-                        });
-                    }
-                    if !atoms.is_empty() {
-                        columns.push(ColumnTruth {
-                            x,
-                            y,
-                            site: column_label(&atoms),
-                            nominal_site: column_label(nominal),
-                            polymorph: poly.name().into(),
-                            sublattice: format!("{site:?}"),
-                            layers: poly.layers(),
-                            metal: atoms.iter().any(|a| a.0 == Element::Mo),
-                        });
-                    }
-                }
-                for (k, &(el, z)) in atoms.iter().enumerate() {
-                    // Channelling: an atom with another just above it (beam enters from
-                    // the top) is hit by a focused beam and scatters more.
-                    let shadowed = atoms
-                        .iter()
-                        .enumerate()
-                        .any(|(m, a)| m != k && a.1 > z && a.1 - z <= COUPLING_RANGE_ANGSTROM);
-                    let boost = if shadowed {
-                        1.0 + p.column_coupling
-                    } else {
-                        1.0
-                    };
-                    canvas.deposit(x, y, weight(p.chemistry.atomic_number(el)) * boost as f32);
-                }
-            }
-        }
-    }
-
-    // Adatoms sit on top of the film at random positions.
-    if p.adatoms_per_nm2 > 0.0 {
-        let area_nm2 = (smax[0] - smin[0]) * (smax[1] - smin[1]) / 100.0;
-        let n = Poisson::new(p.adatoms_per_nm2 * area_nm2)
-            .map(|d| d.sample(rng) as usize)
-            .unwrap_or(0);
-        for _ in 0..n {
-            let sx = rng.gen_range(smin[0]..smax[0]);
-            let sy = rng.gen_range(smin[1]..smax[1]);
-            let el = if rng.gen::<f64>() < 0.3 {
-                Element::Mo
-            } else {
-                Element::S
-            };
-            if regions.class_at(sx, sy) == 0 {
-                continue;
-            }
-            let (x, y) = p.scan.pixel_of_specimen(sx / px, sy / px);
-            canvas.deposit(x, y, weight(p.chemistry.atomic_number(el)));
-            if inside(x, y) {
-                let kind = if el == Element::Mo {
-                    "adatom-Mo"
-                } else {
-                    "adatom-S"
-                };
-                distractors.push(DistractorTruth {
-                    x,
-                    y,
-                    kind: kind.into(),
-                });
-            }
-        }
-    }
+    let specimen = Specimen {
+        p,
+        regions: &regions,
+        smin,
+        smax,
+    };
+    let mut truth = specimen.deposit_lattice(rng, &mut canvas);
+    specimen.deposit_adatoms(rng, &mut canvas, &mut truth.distractors);
 
     // Polymorph class per image pixel, looked up where the probe really was.
     let mut polymorph_map = vec![0u8; w * h];
@@ -238,11 +115,239 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
         rng,
         &mut canvas,
         &carbon_canvas,
-        weight(p.chemistry.atomic_number(Element::C)),
+        specimen.weight(Element::C),
     );
     let carbon_map = crop(&carbon_canvas, canvas.w, w, h, margin);
 
-    // Convolve with the probe.
+    let (mut pixels, line_jitter_px) = scan(p, rng, canvas);
+    if !p.clean {
+        add_background(p, &mut pixels, w, h);
+        poisson_counts(rng, &mut pixels);
+        detector(rng, &mut pixels, &p.detector);
+    }
+
+    Sample {
+        image: Image::from_vec(w, h, Some(px), pixels),
+        polymorph_map,
+        carbon_map,
+        columns: truth.columns,
+        vacancies: truth.vacancies,
+        distractors: truth.distractors,
+        params: p.clone(),
+        line_jitter_px,
+    }
+}
+
+/// What the specimen holds, for depositing its atoms: the parameters, the regions
+/// (polymorphs, holes) and the specimen rectangle (Å) that maps into the canvas.
+struct Specimen<'a> {
+    p: &'a SimParams,
+    regions: &'a Regions,
+    smin: [f64; 2],
+    smax: [f64; 2],
+}
+
+/// The truth the lattice leaves: columns, vacancies and other defects inside the image.
+struct LatticeTruth {
+    columns: Vec<ColumnTruth>,
+    vacancies: Vec<VacancyTruth>,
+    distractors: Vec<DistractorTruth>,
+}
+
+impl Specimen<'_> {
+    /// Detected electrons per atom of `element` in this chemistry.
+    fn weight(&self, element: Element) -> f32 {
+        let p = self.p;
+        (p.dose_e_per_angstrom2
+            * p.detector_efficiency
+            * p.cross_section(p.chemistry.atomic_number(element))) as f32
+    }
+
+    fn inside(&self, x: f64, y: f64) -> bool {
+        let (w, h) = (self.p.width, self.p.height);
+        x >= -0.5 && y >= -0.5 && x < w as f64 - 0.5 && y < h as f64 - 0.5
+    }
+
+    /// Every column of every polymorph region, with its vacancies drawn, deposited on
+    /// the canvas where the scan puts it.
+    fn deposit_lattice<R: Rng>(&self, rng: &mut R, canvas: &mut Canvas) -> LatticeTruth {
+        let (p, smin, smax) = (self.p, self.smin, self.smax);
+        let px = p.pixel_size_angstrom;
+        let lattice = Lattice::new(
+            p.lattice_a_angstrom,
+            p.strain,
+            p.rotation_deg,
+            p.origin_angstrom,
+        );
+        let mut truth = LatticeTruth {
+            columns: Vec::new(),
+            vacancies: Vec::new(),
+            distractors: Vec::new(),
+        };
+        let tables: Vec<[Vec<(Element, f64)>; 3]> = Polymorph::ALL
+            .iter()
+            .map(|poly| Site::ALL.map(|s| poly.column(s)))
+            .collect();
+        let (irange, jrange) = lattice.cell_range(smin, smax);
+        for i in irange {
+            for j in jrange.clone() {
+                for (si, site) in Site::ALL.iter().enumerate() {
+                    let pos = lattice.site_position(i, j, *site);
+                    if pos[0] < smin[0] || pos[1] < smin[1] || pos[0] > smax[0] || pos[1] > smax[1]
+                    {
+                        continue;
+                    }
+                    let Some(poly) = self.regions.polymorph_at(pos[0], pos[1]) else {
+                        continue;
+                    };
+                    let nominal = &tables[poly.class_index() as usize - 1][si];
+                    if nominal.is_empty() {
+                        continue;
+                    }
+                    let (x, y) = p.scan.pixel_of_specimen(pos[0] / px, pos[1] / px);
+                    let atoms = self.draw_column(rng, poly, *site, nominal, (x, y), &mut truth);
+                    self.deposit_column(canvas, &atoms, (x, y));
+                }
+            }
+        }
+        truth
+    }
+
+    /// The atoms a nominal column keeps after its vacancies are drawn (VS1/VS2 on
+    /// 2H-1L chalcogen sites, missing metals on monolayer metal sites), with the truth
+    /// recorded for positions inside the image.
+    fn draw_column<R: Rng>(
+        &self,
+        rng: &mut R,
+        poly: Polymorph,
+        site: Site,
+        nominal: &[(Element, f64)],
+        (x, y): (f64, f64),
+        truth: &mut LatticeTruth,
+    ) -> Vec<(Element, f64)> {
+        let p = self.p;
+        let mut atoms = nominal.to_vec();
+        let mut vacancy = None;
+        if poly == Polymorph::H2Mono && site == Site::B {
+            let u: f64 = rng.gen();
+            if u < p.vs2_fraction {
+                atoms.clear();
+                vacancy = Some("VS2");
+            } else if u < p.vs1_fraction + p.vs2_fraction {
+                atoms.remove(rng.gen_range(0..2));
+                vacancy = Some("VS1");
+            }
+        }
+        if matches!(poly, Polymorph::H2Mono | Polymorph::T1)
+            && site == Site::A
+            && p.mo_vacancy_fraction > 0.0
+            && rng.gen::<f64>() < p.mo_vacancy_fraction
+        {
+            atoms.clear();
+            if self.inside(x, y) {
+                truth.distractors.push(DistractorTruth {
+                    x,
+                    y,
+                    kind: "VMo".into(),
+                });
+            }
+        }
+        if self.inside(x, y) {
+            if let Some(kind) = vacancy {
+                truth.vacancies.push(VacancyTruth {
+                    x,
+                    y,
+                    kind: kind.into(),
+                });
+            }
+            if !atoms.is_empty() {
+                truth.columns.push(ColumnTruth {
+                    x,
+                    y,
+                    site: column_label(&atoms),
+                    nominal_site: column_label(nominal),
+                    polymorph: poly.name().into(),
+                    sublattice: format!("{site:?}"),
+                    layers: poly.layers(),
+                    metal: atoms.iter().any(|a| a.0 == Element::Mo),
+                });
+            }
+        }
+        atoms
+    }
+
+    /// One column's atoms on the canvas at (x, y).
+    fn deposit_column(&self, canvas: &mut Canvas, atoms: &[(Element, f64)], (x, y): (f64, f64)) {
+        for (k, &(el, z)) in atoms.iter().enumerate() {
+            // Channelling: an atom with another just above it (beam enters from
+            // the top) is hit by a focused beam and scatters more.
+            let shadowed = atoms
+                .iter()
+                .enumerate()
+                .any(|(m, a)| m != k && a.1 > z && a.1 - z <= COUPLING_RANGE_ANGSTROM);
+            let boost = if shadowed {
+                1.0 + self.p.column_coupling
+            } else {
+                1.0
+            };
+            canvas.deposit(x, y, self.weight(el) * boost as f32);
+        }
+    }
+
+    /// Adatoms on top of the film at random positions over the material.
+    fn deposit_adatoms<R: Rng>(
+        &self,
+        rng: &mut R,
+        canvas: &mut Canvas,
+        distractors: &mut Vec<DistractorTruth>,
+    ) {
+        let (p, smin, smax) = (self.p, self.smin, self.smax);
+        if p.adatoms_per_nm2 <= 0.0 {
+            return;
+        }
+        let px = p.pixel_size_angstrom;
+        let area_nm2 = (smax[0] - smin[0]) * (smax[1] - smin[1]) / 100.0;
+        let n = Poisson::new(p.adatoms_per_nm2 * area_nm2)
+            .map(|d| d.sample(rng) as usize)
+            .unwrap_or(0);
+        for _ in 0..n {
+            let sx = rng.gen_range(smin[0]..smax[0]);
+            let sy = rng.gen_range(smin[1]..smax[1]);
+            let el = if rng.gen::<f64>() < 0.3 {
+                Element::Mo
+            } else {
+                Element::S
+            };
+            if self.regions.class_at(sx, sy) == 0 {
+                continue;
+            }
+            let (x, y) = p.scan.pixel_of_specimen(sx / px, sy / px);
+            canvas.deposit(x, y, self.weight(el));
+            if self.inside(x, y) {
+                let kind = if el == Element::Mo {
+                    "adatom-Mo"
+                } else {
+                    "adatom-S"
+                };
+                distractors.push(DistractorTruth {
+                    x,
+                    y,
+                    kind: kind.into(),
+                });
+            }
+        }
+    }
+}
+
+/// The probe over the canvas, then each scan line read out where the (jittering)
+/// probe really was: the image's pixels and the line offsets (px) in x and y.
+fn scan<R: Rng>(
+    p: &SimParams,
+    rng: &mut R,
+    mut canvas: Canvas,
+) -> (Vec<f32>, (Vec<f64>, Vec<f64>)) {
+    let px = p.pixel_size_angstrom;
+    let (w, h) = (p.width, p.height);
     let fft = Fft2::get(canvas.h, canvas.w);
     let mut spec = fft.forward(&canvas.data);
     let otf = probe_transfer(&p.probe, canvas.h, canvas.w, px);
@@ -253,7 +358,6 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
     // Round-off leaves tiny negative values in vacuum; counts cannot be negative.
     canvas.data.iter_mut().for_each(|v| *v = v.max(0.0));
 
-    // Read out each scan line where the (jittering) probe really was.
     // The jitter's mean over the frame is a rigid shift of the whole image that no
     // image can reveal; the truth frame is the one in which it is zero.
     let zero_mean = |mut j: Vec<f64>| {
@@ -269,23 +373,7 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
             pixels[r * w + c] = canvas.sample(c as f64 + jx[r], r as f64 + jy[r]);
         }
     }
-
-    if !p.clean {
-        add_background(p, &mut pixels, w, h);
-        poisson_counts(rng, &mut pixels);
-        detector(rng, &mut pixels, &p.detector);
-    }
-
-    Sample {
-        image: Image::from_vec(w, h, Some(px), pixels),
-        polymorph_map,
-        carbon_map,
-        columns,
-        vacancies,
-        distractors,
-        params: p.clone(),
-        line_jitter_px: (jx, jy),
-    }
+    (pixels, (jx, jy))
 }
 
 /// Carbon thickness (Å) on the padded canvas: a thin film plus patches, none in holes.
