@@ -1,9 +1,10 @@
 //! `overlay.png`: the image with what was found, for a person to check at a glance.
 //!
 //! Gray image (0.5–99.5 % stretch); polymorph regions tinted, with their
-//! boundaries drawn; contaminated areas dimmed and hatched; columns as small
-//! dots (yellow: with Mo, cyan: chalcogen only); VS1 orange rings, VS2 magenta
-//! rings (gray when excluded as contaminated); a legend and a scale bar.
+//! boundaries drawn; contaminated areas dimmed and hatched; columns as small dots in the
+//! Fiji plugin's colours (yellow: metal only, green: metal and chalcogen stacked, cyan:
+//! chalcogen only); VS1 orange rings, VS2 magenta rings (gray when excluded as
+//! contaminated); a legend in the report's chemistry (W, Se₂ …) and a scale bar.
 
 use crate::report::Report;
 use font8x8::UnicodeFonts;
@@ -22,6 +23,7 @@ pub const POLYMORPH_TINT: [Rgb; 7] = [
     [204, 121, 167], // 1T reddish purple
 ];
 const METAL: Rgb = [255, 220, 0];
+const METAL_CHALCOGEN: Rgb = [120, 230, 90];
 const CHALCOGEN: Rgb = [0, 220, 255];
 const VS1: Rgb = [255, 120, 0];
 const VS2: Rgb = [255, 0, 200];
@@ -153,12 +155,7 @@ pub fn render(
 
     let dot = (0.22 / px).max(1.2);
     for a in &report.atoms {
-        let c = if a.site.contains("Mo") {
-            METAL
-        } else {
-            CHALCOGEN
-        };
-        cv.disk(a.x, a.y, dot, c);
+        cv.disk(a.x, a.y, dot, site_colour(&a.site));
     }
     let ring_r = (0.9 / px).max(4.0);
     let thick = (0.12 / px).max(1.5);
@@ -178,16 +175,40 @@ pub fn render(
     cv
 }
 
+/// A column's colour by its site label (MoS₂'s names: "Mo", "2Mo+S2", "S2", …).
+fn site_colour(site: &str) -> Rgb {
+    match (site.contains("Mo"), site.contains('+')) {
+        (true, true) => METAL_CHALCOGEN,
+        (true, false) => METAL,
+        _ => CHALCOGEN,
+    }
+}
+
 fn legend(cv: &mut Canvas, report: &Report) {
     let scale = if cv.width >= 1200 { 2 } else { 1 };
     let line = 10 * scale;
-    let mut entries: Vec<(Rgb, String)> = vec![
-        (METAL, "column with Mo".into()),
-        (CHALCOGEN, "S2 / S column".into()),
-        (VS1, format!("VS1 ({})", report.summary.n_vs1)),
-        (VS2, format!("VS2 ({})", report.summary.n_vs2)),
+    let chemistry = crate::sim::Chemistry::from_name(&report.chemistry.name).unwrap_or_default();
+    let (metal, chalcogen) = chemistry.symbols();
+    let mut entries: Vec<(Rgb, String)> = vec![(METAL, format!("{metal} column"))];
+    if report
+        .atoms
+        .iter()
+        .any(|a| site_colour(&a.site) == METAL_CHALCOGEN)
+    {
+        entries.push((METAL_CHALCOGEN, format!("{metal} + {chalcogen} stacked")));
+    }
+    entries.extend([
+        (CHALCOGEN, format!("{chalcogen}2 / {chalcogen} column")),
+        (
+            VS1,
+            format!("{} ({})", chemistry.species("VS1"), report.summary.n_vs1),
+        ),
+        (
+            VS2,
+            format!("{} ({})", chemistry.species("VS2"), report.summary.n_vs2),
+        ),
         (EXCLUDED, "excluded (carbon)".into()),
-    ];
+    ]);
     for (k, name) in report.polymorph.classes.iter().enumerate().skip(1) {
         if report.polymorph.fractions.get(name).copied().unwrap_or(0.0) >= 0.01 {
             entries.push((POLYMORPH_TINT[k], format!("{name} region")));
