@@ -15,7 +15,7 @@ use crate::intensity;
 use crate::lattice;
 use crate::localize::{self, ColumnContent, Refinement};
 use crate::neighbors::NeighborGrid;
-use crate::network::Network;
+use crate::network::{ModelCard, Network};
 use crate::normalize::normalize;
 use crate::plausibility;
 use crate::polymorph;
@@ -24,7 +24,7 @@ use crate::resample::{bilinear, Grid};
 use crate::scanline;
 use crate::sim::structure::POLYMORPH_CLASSES;
 use crate::sim::Chemistry;
-use crate::tiling::{self, TilePlan};
+use crate::tiling::{self, HeadMap, Maps, TilePlan};
 use crate::vacancy;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -496,40 +496,16 @@ impl Analyzer {
         let mut warnings = Vec::new();
         options.validate()?;
         validate(image, pixel_size)?;
-        let (w, h) = (image.width, image.height);
         let pixels = repair(&image.data, &mut warnings)?;
+        let f = Frame::new(image, &pixels, pixel_size, &self.network.card, options);
 
-        // Model grid.
-        let card = &self.network.card;
-        let grid = Grid::new(w, h, pixel_size / card.pixel_size_angstrom);
         let lap = Instant::now();
-        let resampled = grid.resample(&pixels);
-        let input = normalize(&resampled, &card.input.normalization);
+        let resampled = f.grid.resample(&pixels);
+        let input = normalize(&resampled, &f.card.input.normalization);
         timing.insert("resample_ms".to_string(), ms(lap));
 
         let lap = Instant::now();
-        let plan = match options.tile {
-            Some(t) if t > 2 * options.halo => {
-                TilePlan::with_tile(grid.out_width, grid.out_height, t, options.halo)
-            }
-            Some(t) => {
-                return Err(Error::invalid(format!(
-                    "tile {t} must be larger than twice the halo {}",
-                    options.halo
-                )))
-            }
-            None => {
-                let mut sizes = tiling::TILE_SIZES.to_vec();
-                sizes.extend(tiling::fitted_sizes(
-                    grid.out_width,
-                    grid.out_height,
-                    options.halo,
-                    card.multiple(),
-                    tiling::MAX_FITTED_TILE,
-                ));
-                TilePlan::choose(grid.out_width, grid.out_height, options.halo, &sizes)?
-            }
-        };
+        let plan = tile_plan(&f)?;
         let over_tiles =
             options.parallel_tiles || plan.cores.len() >= 2 * rayon::current_num_threads();
         let maps = tiling::run_tiled(
@@ -554,649 +530,1120 @@ impl Analyzer {
         };
 
         let lap = Instant::now();
-        let (gw, gh) = (grid.out_width, grid.out_height);
-        let plane = gw * gh;
-        let head = |name: &str| {
-            maps.head(name).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Model,
-                    format!("the model has no '{name}' output"),
-                )
-            })
-        };
-        let (classes, class_prob) = {
-            let p = head("polymorph")?;
-            let r = (options.polymorph_smoothing_a.max(0.0) / card.pixel_size_angstrom).round();
-            polymorph::smoothed_class_map(&p.data, p.channels, gw, gh, r as usize)
-        };
+        let polymorphs = polymorph_map(&f, &maps)?;
         checkpoint()?;
-        let carbon_map = head("carbon")?.channel(0, plane).to_vec();
-        let carbon_smooth = carbon::smoothed(
-            &carbon_map,
-            gw,
-            gh,
-            options.carbon_smoothing_a.max(0.0) / card.pixel_size_angstrom,
-        );
+        let carbon_maps = carbon_maps(&f, &maps)?;
         checkpoint()?;
-        let filter = options.carbon_filter && options.tasks.carbon;
-        let class_at = |x: f64, y: f64| -> u8 {
-            let (cx, cy) = grid.to_canonical(x, y);
-            classes[nearest(cx, cy, gw, gh)]
-        };
-
-        // Background for intensities, on the model grid in input intensity units.
-        let bg_map = intensity::background(
-            &resampled,
-            gw,
-            gh,
-            (intensity::BACKGROUND_WINDOW_A / card.pixel_size_angstrom).round() as usize,
-        );
-        let bg = |x: f64, y: f64| -> f32 {
-            let (cx, cy) = grid.to_canonical(x, y);
-            bilinear(&bg_map, gw, gh, cx, cy)
-        };
-        let area = pixel_size * pixel_size;
-        let r_int = intensity::INTEGRATION_RADIUS_A / pixel_size;
-        let integrator = intensity::Integrator {
-            image: &pixels,
-            width: w,
-            height: h,
-            radius_px: r_int,
-            pixel_area_a2: area,
-        };
-        let integrate = |x: f64, y: f64| integrator.at(x, y, bg(x, y));
-
-        // Atoms.
-        let atoms_head = head("atoms")?;
-        let min_sep = 1.0 / card.pixel_size_angstrom;
-        let peaks = localize::find_peaks(
-            &[atoms_head.channel(0, plane), atoms_head.channel(1, plane)],
-            gw,
-            gh,
-            options.atom_threshold,
-            min_sep,
-        );
+        let measure = Measure::new(&f, &resampled);
+        let atoms_head = model_head(&maps, "atoms")?;
+        let peaks = locate_columns(&f, atoms_head);
         checkpoint()?;
-        let refine_r = 0.5 / pixel_size;
-        // The heatmap's bumps are the training labels' Gaussians (σ 0.4 Å): a Gaussian
-        // fit over 0.7 Å locates them without the pixel locking of a 3-point parabola
-        // (tuning set: combined RMSE 5.05 → 4.70 pm).
-        // At the image border the network sees a mirrored half column, whose bump
-        // merges with its mirror image and drags a fit outwards: the parabola stands there.
-        let edge = HEATMAP_WINDOW_A / pixel_size;
-        let near_edge = |(x, y): (f64, f64)| {
-            x < edge || y < edge || x > (w - 1) as f64 - edge || y > (h - 1) as f64 - edge
-        };
-        let heatmap_pos: Vec<(f64, f64)> = peaks
-            .par_iter()
-            .map(|p| {
-                if near_edge(grid.to_input(p.x, p.y)) {
-                    return grid.to_input(p.x, p.y);
-                }
-                let map = atoms_head.channel(p.channel, plane);
-                let (x, y) = localize::gaussian_fit(
-                    map,
-                    gw,
-                    gh,
-                    p.x,
-                    p.y,
-                    HEATMAP_WINDOW_A / card.pixel_size_angstrom,
-                    HEATMAP_SIGMA_A / card.pixel_size_angstrom,
-                );
-                grid.to_input(x, y)
-            })
-            .collect();
-        let centroid_pos: Vec<(f64, f64)> = heatmap_pos
-            .par_iter()
-            .map(|&(x, y)| localize::centroid(&pixels, w, h, x, y, refine_r))
-            .collect();
-        let (positions, alt_positions) = match options.refinement {
-            Refinement::Heatmap => (heatmap_pos, centroid_pos),
-            Refinement::Centroid => (centroid_pos, heatmap_pos),
-            Refinement::Gaussian | Refinement::Combined => {
-                let fit_r = GAUSSIAN_WINDOW_A / pixel_size;
-                let sigma = PROBE_SIGMA_A / pixel_size;
-                // A single-S column of 1T sits 1.82 Å from three Mo columns five times
-                // brighter; their tails bend a one-Gaussian fit more than a centroid
-                // (measured 11–16 pm vs 9–14 pm), so those keep the centroid.
-                let contents: Vec<ColumnContent> = centroid_pos
-                    .iter()
-                    .zip(&peaks)
-                    .map(|(&(x, y), p)| match p.channel {
-                        0 => ColumnContent::Metal,
-                        _ if class_at(x, y) == ONE_T_CLASS => ColumnContent::SingleChalcogen,
-                        _ => ColumnContent::Chalcogen,
-                    })
-                    .collect();
-                let fitted: Vec<(f64, f64)> = centroid_pos
-                    .par_iter()
-                    .zip(&contents)
-                    .map(|(&(x, y), &content)| {
-                        if content == ColumnContent::SingleChalcogen {
-                            (x, y)
-                        } else {
-                            localize::gaussian_fit(&pixels, w, h, x, y, fit_r, sigma)
-                        }
-                    })
-                    .collect();
-                if options.refinement == Refinement::Gaussian {
-                    (fitted, centroid_pos)
-                } else {
-                    let combined = fitted
-                        .iter()
-                        .zip(&heatmap_pos)
-                        .zip(&contents)
-                        .map(|((&(ix, iy), &(hx, hy)), &content)| {
-                            let (cx, cy) = grid.to_canonical(ix, iy);
-                            let carbon = bilinear(&carbon_map, gw, gh, cx, cy) as f64;
-                            let k = if near_edge((ix, iy)) {
-                                1.0
-                            } else {
-                                localize::image_weight(content, carbon)
-                            };
-                            (k * ix + (1.0 - k) * hx, k * iy + (1.0 - k) * hy)
-                        })
-                        .collect();
-                    (combined, fitted)
-                }
-            }
-        };
+        let located = refine_columns(&f, &peaks, atoms_head, &polymorphs, &carbon_maps);
         checkpoint()?;
-        // Scan-line jitter: measured from all columns at once, removed from each
-        // (heatmap positions come from the network's grid, not from the scan lines).
-        let line_correction = options.line_correction && options.refinement != Refinement::Heatmap;
-        let (positions, alt_positions) = if line_correction {
-            let offsets = scanline::line_offsets(
-                &pixels,
-                w,
-                h,
-                &positions,
-                LINE_HALF_WIDTH_A / pixel_size,
-                LINE_HALF_HEIGHT_A / pixel_size,
-                (LINE_SMOOTH_A / pixel_size).round() as usize,
-            );
-            let half = LINE_HALF_HEIGHT_A / pixel_size;
-            let positions = scanline::correct(&positions, &offsets, half);
-            let alt_positions = scanline::correct(&alt_positions, &offsets, half);
-            match lattice::fit(&positions, lattice::COLUMN_SPACING_A / pixel_size) {
-                Some(fit) => {
-                    let slow =
-                        scanline::slow_offsets(&positions, &fit, h, SLOW_BAND_A / pixel_size);
-                    (
-                        scanline::correct_slow(&positions, &slow),
-                        scanline::correct_slow(&alt_positions, &slow),
-                    )
-                }
-                None => (positions, alt_positions),
-            }
-        } else {
-            (positions, alt_positions)
-        };
+        let line_correction = corrects_scan_lines(options);
+        let located = correct_scan_lines(&f, located, line_correction);
         checkpoint()?;
-        // Contamination: the map's call, checked against the hollows' signal.
-        let spacing = lattice::COLUMN_SPACING_A / pixel_size;
-        let (held_third_sites, third_sites) = hollow::occupancy(&positions, spacing, w, h);
-        let chemistry = options.chemistry.unwrap_or_default();
-        let hollows = hollow::sites(&positions, spacing, w, h);
-        let hollow_levels = hollow::levels(
-            &pixels,
-            w,
-            h,
-            &positions,
-            &hollows,
-            spacing,
-            hollow::SIGNAL_RADIUS_A / pixel_size,
-        );
-        let (mut local_excess, local_count) = hollow::local_mean(
-            &hollows,
-            &hollow_levels,
-            gw,
-            gh,
-            carbon::HOLLOW_SMOOTHING_A / card.pixel_size_angstrom,
-            |x, y| grid.to_canonical(x, y),
-        );
-        hollow::relative_to_cleanest(
-            &mut local_excess,
-            &local_count,
-            gw,
-            carbon::HOLLOW_MIN_COUNT,
-        );
-        let no_hollows = vec![0f32; local_count.len()];
-        let calls = carbon::calls(
-            &carbon::mask(&carbon_smooth, options.carbon_threshold),
-            &local_excess,
-            if options.hollow_check {
-                &local_count
-            } else {
-                &no_hollows
-            },
-        );
-        let dirty: Vec<bool> = calls.iter().map(|c| c.excluded()).collect();
-        let is_dirty = |x: f64, y: f64| -> bool {
-            let (cx, cy) = grid.to_canonical(x, y);
-            dirty[nearest(cx, cy, gw, gh)]
-        };
-        let intensities: Vec<f64> = positions
-            .par_iter()
-            .map(|&(x, y)| integrate(x, y))
-            .collect();
-        let metal: Vec<bool> = peaks.iter().map(|p| p.channel == 0).collect();
-        let point_class: Vec<u8> = positions.iter().map(|&(x, y)| class_at(x, y)).collect();
-        let point_dirty: Vec<bool> = positions
-            .iter()
-            .map(|&(x, y)| filter && is_dirty(x, y))
-            .collect();
-
-        // Intensity reference: chalcogen-only columns nearby (S₂ median = 1); where a
-        // polymorph has none (2H-2L, 3R-3L), the same-channel median stands in.
-        let reference_radius = intensity::REFERENCE_RADIUS_A / pixel_size;
-        let refs_of = |want_metal: bool| -> Vec<(f64, f64, f64)> {
-            positions
-                .iter()
-                .zip(&intensities)
-                .zip(&metal)
-                .filter(|(_, &m)| m == want_metal)
-                .map(|((&(x, y), &i), _)| (x, y, i))
-                .collect()
-        };
-        let chalcogen_refs = refs_of(false);
-        let metal_refs = refs_of(true);
-        let s2_ref = intensity::local_reference(&positions, &chalcogen_refs, reference_radius);
-        let metal_ref = intensity::local_reference(&positions, &metal_refs, reference_radius);
-
-        let to_a = |v: f64| v * pixel_size;
-        let mut atoms = Vec::with_capacity(peaks.len());
-        for (k, p) in peaks.iter().enumerate() {
-            let (x, y) = positions[k];
-            let same = if metal[k] { metal_ref[k] } else { s2_ref[k] };
-            let relative = if same > 0.0 {
-                intensities[k] / same
-            } else {
-                1.0
-            };
-            let site = polymorph::site_label(point_class[k], metal[k], relative);
-            let norm = if s2_ref[k] > 0.0 && !chalcogen_refs.is_empty() {
-                intensities[k] / s2_ref[k]
-            } else {
-                f64::NAN
-            };
-            atoms.push(Atom {
-                x,
-                y,
-                x_a: to_a(x),
-                y_a: to_a(y),
-                species: chemistry.species(&site),
-                site,
-                intensity: intensities[k],
-                normalized_intensity: norm,
-                polymorph: POLYMORPH_CLASSES[point_class[k] as usize].to_string(),
-                score: p.score as f64,
-                in_contaminated_area: point_dirty[k],
-            });
-        }
-
-        // Vacancies.
-        let vac_head = head("vacancy")?;
-        let disk_px = std::f64::consts::PI * (0.95 / card.pixel_size_angstrom).powi(2);
-        let points = vacancy::find_vacancies(
-            vac_head.channel(1, plane),
-            vac_head.channel(2, plane),
-            gw,
-            gh,
-            options.vacancy_threshold,
-            ((0.15 * disk_px).round() as usize).max(3),
-        );
+        let positions = &located.positions;
+        let dirt = contamination(&f, positions, &carbon_maps);
+        let columns = column_intensities(&f, &peaks, positions, &polymorphs, &dirt, &measure);
+        let atoms = build_atoms(&f, &peaks, positions, &columns);
+        let points = vacancy_candidates(&f, &maps)?;
         // Every head has been read: the network's maps (13 planes on the model grid) go
         // before the maps on the input grid are made, which lowers the peak on big images.
         drop(maps);
-        // A column within EDGE_MARGIN_A of the border is cut by it and looks dimmer than
-        // it is: no vacancy is called there.
-        let edge = EDGE_MARGIN_A / pixel_size;
-        // The rim of a hole is an edge too: a vacancy there cannot be told from the hole.
-        let hole_margin = HOLE_MARGIN_A / card.pixel_size_angstrom;
-        let near_hole = near_vacuum(&classes, gw, gh, hole_margin);
-        let interior = |x: f64, y: f64| {
-            x >= edge
-                && y >= edge
-                && x <= w as f64 - 1.0 - edge
-                && y <= h as f64 - 1.0 - edge
-                && (near_hole.is_empty() || {
-                    let (cx, cy) = grid.to_canonical(x, y);
-                    !near_hole[nearest(cx, cy, gw, gh)]
-                })
-        };
-        let shell = (SECOND_SHELL_A.0 / pixel_size, SECOND_SHELL_A.1 / pixel_size);
-        let first_shell = (FIRST_SHELL_A.0 / pixel_size, FIRST_SHELL_A.1 / pixel_size);
-        let columns = NeighborGrid::from_points(positions.iter().copied(), shell.1);
-        // Each call's ring, read once: all of them calibrate, the VS2 ones are judged.
-        let point_rings: Vec<Option<f64>> = points
-            .iter()
-            .map(|p| {
-                let (x, y) = grid.to_input(p.x, p.y);
-                vacancy::ring_contrast(x, y, &columns, &intensities, first_shell, shell)
-            })
-            .collect();
-        let mut rings: Vec<f64> = point_rings.iter().flatten().copied().collect();
-        let chalcogen_ring = vacancy::chalcogen_ring(&mut rings, RING_CONTRAST_MARGIN);
-        if let Some(ring) = chalcogen_ring {
-            let median_of = |refs: &[(f64, f64, f64)]| {
-                let mut v: Vec<f64> = refs.iter().map(|r| r.2).collect();
-                (v.len() >= MIN_LABELLED_COLUMNS).then(|| intensity::median(&mut v))
-            };
-            if let (Some(m), Some(c)) = (median_of(&metal_refs), median_of(&chalcogen_refs)) {
-                if vacancy::labels_contradict_rings(m / c, ring, RING_CONTRAST_MARGIN) {
-                    warnings.push(LABELS_SWAPPED_WARNING.to_string());
-                }
-            }
-        }
-        // A VS2 call on a metal site is a missing metal. Where the image's vacancy calls
-        // show which way a chalcogen site's ring reads, the call's own ring decides;
-        // otherwise the atom head's labels do, overruled only by a ring that reads
-        // chalcogen the MoS₂ way.
-        let points: Vec<_> = points
-            .into_iter()
-            .zip(point_rings)
-            .filter(|&(p, c)| {
-                if p.missing != 2 {
-                    return true;
-                }
-                let metal_site = match (chalcogen_ring, c) {
-                    (Some(reference), Some(c)) => {
-                        vacancy::reads_as_metal_site(c, reference, RING_CONTRAST_MARGIN)
-                    }
-                    _ => {
-                        let (x, y) = grid.to_input(p.x, p.y);
-                        vacancy::on_metal_site(x, y, &columns, &metal, shell)
-                            && c.is_none_or(|c| c >= RING_CONTRAST_MARGIN)
-                    }
-                };
-                !metal_site
-            })
-            .map(|(p, _)| p)
-            .collect();
-        let vac_pos: Vec<(f64, f64)> = points.iter().map(|p| grid.to_input(p.x, p.y)).collect();
-        let vac_ref = intensity::local_reference(&vac_pos, &chalcogen_refs, reference_radius);
-        let vacancies: Vec<Vacancy> = points
-            .iter()
-            .zip(&vac_pos)
-            .zip(&vac_ref)
-            .map(|((p, &(x, y)), &r)| Vacancy {
-                x,
-                y,
-                x_a: to_a(x),
-                y_a: to_a(y),
-                kind: p.type_name().to_string(),
-                species: chemistry.species(p.type_name()),
-                confidence: p.confidence,
-                in_contaminated_area: filter && is_dirty(x, y),
-                normalized_intensity: if r > 0.0 {
-                    integrate(x, y) / r
-                } else {
-                    f64::NAN
-                },
-                polymorph: POLYMORPH_CLASSES[class_at(x, y) as usize].to_string(),
-            })
-            .collect();
-        let (vacancies, edge_vacancies): (Vec<Vacancy>, Vec<Vacancy>) =
-            vacancies.into_iter().partition(|v| interior(v.x, v.y));
-
-        // Areas and fractions on the model grid (each pixel = model_px² Å²).
-        let px_nm2 = (card.pixel_size_angstrom / 10.0).powi(2);
-        let material = classes.iter().filter(|&&c| c != 0).count();
-        let material_dirty = (0..plane).filter(|&i| classes[i] != 0 && dirty[i]).count();
-        let material_with = |call: carbon::Call| {
-            (0..plane)
-                .filter(|&i| classes[i] != 0 && calls[i] == call)
-                .count()
-        };
-        let (cleared, unchecked) = (
-            material_with(carbon::Call::Cleared),
-            material_with(carbon::Call::Unchecked),
+        let interior = Interior::new(&f, &polymorphs);
+        let points = drop_metal_site_calls(&f, points, positions, &columns, &mut warnings);
+        let (vacancies, edge_vacancies) = find_vacancies(
+            &f,
+            &points,
+            &columns,
+            &measure,
+            &dirt,
+            &polymorphs,
+            &interior,
         );
-        let of_material = |n: usize| {
-            if material > 0 {
-                n as f64 / material as f64
-            } else {
-                0.0
-            }
-        };
-        let excluded = if filter { material_dirty } else { 0 };
-        // The summary's sites and area leave out the border band, as the vacancies do.
-        let counted = (0..plane)
-            .filter(|&i| {
-                let (x, y) = grid.to_input((i % gw) as f64, (i / gw) as f64);
-                classes[i] != 0 && !(filter && dirty[i]) && interior(x, y)
-            })
-            .count();
-        let fractions = polymorph::fractions(&classes, |_| true);
-        let fractions_clean = polymorph::fractions(&classes, |i| !(filter && dirty[i]));
-
-        // Summary over clean material.
-        let counted_atoms: Vec<bool> = atoms
-            .iter()
-            .map(|a| !a.in_contaminated_area && interior(a.x, a.y))
-            .collect();
-        let clean_atoms = atoms
-            .iter()
-            .zip(&counted_atoms)
-            .filter_map(|(a, &counted)| counted.then_some(a));
-        let (mut n_mo, mut n_chalcogen) = (0usize, 0usize);
-        for a in clean_atoms {
-            if a.site.contains("Mo") {
-                n_mo += 1;
-            } else {
-                n_chalcogen += 1;
-            }
-        }
-        let n_vs1 = vacancies
-            .iter()
-            .filter(|v| !v.in_contaminated_area && v.kind == "VS1")
-            .count();
-        let n_vs2 = vacancies
-            .iter()
-            .filter(|v| !v.in_contaminated_area && v.kind == "VS2")
-            .count();
-        // A VS2 site has no column left, so it adds to the detected chalcogen columns.
-        let n_s2_sites = n_chalcogen + n_vs2;
-        let per_site = |n: usize| {
-            if n_s2_sites > 0 {
-                n as f64 / n_s2_sites as f64
-            } else {
-                0.0
-            }
-        };
-        let analyzed = counted as f64 * px_nm2;
-        let summary = Summary {
-            n_mo,
-            n_s2_sites,
-            n_vs1,
-            n_vs2,
-            vs_per_s2_site: per_site(n_vs1 + n_vs2),
-            missing_s_per_s2_site: per_site(n_vs1 + 2 * n_vs2),
-            vacancies_per_nm2: if analyzed > 0.0 {
-                (n_vs1 + n_vs2) as f64 / analyzed
-            } else {
-                0.0
-            },
-            analyzed_area_nm2: analyzed,
-            excluded_area_nm2: excluded as f64 * px_nm2,
-            n_vacancies_excluded: vacancies.iter().filter(|v| v.in_contaminated_area).count(),
-        };
-
+        let areas = material_areas(&f, &polymorphs, &dirt, &interior);
+        let (summary, counted_atoms) = count_summary(&f, &atoms, &vacancies, &areas, &interior);
         let histogram = histograms(&atoms, &vacancies);
         timing.insert("analysis_ms".to_string(), ms(lap));
 
-        // Maps back on the input grid.
         let lap = Instant::now();
-        let mut polymorph_map = vec![0u8; w * h];
-        let mut polymorph_probability = vec![0f32; w * h];
-        let mut carbon_out = vec![0f32; w * h];
-        let mut contamination = vec![0u8; w * h];
-        let mut excess_out = vec![0f32; w * h];
-        polymorph_map
-            .par_chunks_mut(w)
-            .zip(polymorph_probability.par_chunks_mut(w))
-            .zip(
-                carbon_out
-                    .par_chunks_mut(w)
-                    .zip(contamination.par_chunks_mut(w)),
-            )
-            .zip(excess_out.par_chunks_mut(w))
-            .enumerate()
-            .for_each(
-                |(y, (((class_row, prob_row), (carbon_row, call_row)), excess_row))| {
-                    for x in 0..w {
-                        let (cx, cy) = grid.to_canonical(x as f64, y as f64);
-                        let k = nearest(cx, cy, gw, gh);
-                        class_row[x] = classes[k];
-                        prob_row[x] = class_prob[k];
-                        carbon_row[x] = bilinear(&carbon_smooth, gw, gh, cx, cy);
-                        call_row[x] = calls[k] as u8;
-                        excess_row[x] = if local_count[k] >= carbon::HOLLOW_MIN_COUNT {
-                            local_excess[k]
-                        } else {
-                            f32::NAN
-                        };
-                    }
-                },
-            );
+        let input_maps = maps_on_input_grid(&f, &polymorphs, &carbon_maps, &dirt);
         timing.insert("maps_ms".to_string(), ms(lap));
 
         // The calibration checked against the columns' lattice.
-        let lattice = calibration::check(&positions, pixel_size, options.chemistry);
+        let lattice = calibration::check(positions, pixel_size, options.chemistry);
         warnings.extend(lattice.warning());
-
-        let carbon_card = card.heads.get("carbon");
-        let scale = carbon_card.and_then(|h| h.scale_angstrom).unwrap_or(10.0);
         timing.insert("total".to_string(), ms(t_start));
-        let mut report = Report {
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            models: vec![ModelRef {
-                name: card.name.clone(),
-                sha256: card.sha256.clone(),
-            }],
-            image: ImageInfo {
-                path: String::new(),
-                width: w,
-                height: h,
-                pixel_size_angstrom: pixel_size,
-                pixel_size_source: String::new(),
-                frame: 0,
-                frames: 1,
-                acquisition: Default::default(),
-            },
+        let findings = Findings {
             lattice,
-            chemistry: crate::report::ChemistryInfo {
-                name: chemistry.name().to_string(),
-                source: if options.chemistry.is_some() {
-                    "given"
-                } else {
-                    "assumed"
-                }
-                .to_string(),
-            },
-            atoms: if options.tasks.atoms {
-                atoms
-            } else {
-                Vec::new()
-            },
-            vacancies: if options.tasks.vacancies {
-                vacancies
-            } else {
-                Vec::new()
-            },
-            polymorph: PolymorphSummary {
-                classes: POLYMORPH_CLASSES.iter().map(|s| s.to_string()).collect(),
-                fractions: if options.tasks.polymorph {
-                    fractions
-                } else {
-                    BTreeMap::new()
-                },
-                fractions_clean: if options.tasks.polymorph {
-                    fractions_clean
-                } else {
-                    BTreeMap::new()
-                },
-                vacuum_fraction: (plane - material) as f64 / plane.max(1) as f64,
-                hollow_occupancy: (third_sites > 0)
-                    .then(|| held_third_sites as f64 / third_sites as f64),
-                third_sites,
-            },
-            carbon: CarbonSummary {
-                contaminated_fraction: of_material(material_dirty),
-                threshold: options.carbon_threshold,
-                scale_angstrom: scale,
-                above_film: carbon_card.is_some_and(|h| h.above_film),
-                filter_applied: filter,
-                map_fraction: of_material(material_dirty + cleared),
-                cleared_by_hollows_fraction: of_material(cleared),
-                unchecked_fraction: of_material(unchecked),
-                hollow_sites: hollows.len(),
-                hollow_excess_median: {
-                    let mut finite: Vec<f64> = local_excess
-                        .iter()
-                        .zip(&local_count)
-                        .filter(|(e, &c)| e.is_finite() && c >= carbon::HOLLOW_MIN_COUNT)
-                        .map(|(&e, _)| e as f64)
-                        .collect();
-                    (!finite.is_empty()).then(|| intensity::median(&mut finite))
-                },
-                hollow_clean_excess: carbon::HOLLOW_CLEAN_EXCESS,
-            },
+            atoms,
+            vacancies,
             summary,
-            intensity_histogram: histogram,
-            settings: Settings {
-                tasks: options.tasks.names(),
-                model_pixel_size_angstrom: card.pixel_size_angstrom,
-                tile: plan.tile,
-                halo: plan.halo,
-                tiles: plan.cores.len(),
-                atom_threshold: options.atom_threshold as f64,
-                vacancy_threshold: options.vacancy_threshold as f64,
-                carbon_threshold: options.carbon_threshold,
-                carbon_filter: filter,
-                hollow_check: options.hollow_check,
-                refinement: options.refinement.name().to_string(),
-                line_correction,
-                polymorph_smoothing_angstrom: options.polymorph_smoothing_a.max(0.0),
-                carbon_smoothing_angstrom: options.carbon_smoothing_a.max(0.0),
-                views: options.views,
-            },
+            histogram,
             warnings,
-            timing_ms: timing,
         };
-        let doubts = plausibility::warnings(
-            &report,
-            plausibility::grey_levels(&image.data),
-            options.chemistry,
-        );
-        report.warnings.extend(doubts);
+        let report = build_report(&f, &plan, findings, &areas, &dirt, line_correction, timing);
         Ok(Analysis {
             report,
-            polymorph_map,
-            polymorph_probability,
-            carbon_map: carbon_out,
-            contamination,
-            hollow_excess: excess_out,
-            alt_positions: if options.tasks.atoms {
-                alt_positions
-            } else {
-                Vec::new()
-            },
-            edge_vacancies: if options.tasks.vacancies {
-                edge_vacancies
-            } else {
-                Vec::new()
-            },
-            counted_atoms: if options.tasks.atoms {
-                counted_atoms
-            } else {
-                Vec::new()
-            },
-            width: w,
-            height: h,
+            polymorph_map: input_maps.polymorph,
+            polymorph_probability: input_maps.probability,
+            carbon_map: input_maps.carbon,
+            contamination: input_maps.contamination,
+            hollow_excess: input_maps.hollow_excess,
+            alt_positions: kept(options.tasks.atoms, located.alt_positions),
+            edge_vacancies: kept(options.tasks.vacancies, edge_vacancies),
+            counted_atoms: kept(options.tasks.atoms, counted_atoms),
+            width: f.w,
+            height: f.h,
         })
     }
+}
+
+/// What every stage after inference shares: the image (as given and repaired), its
+/// calibration, the model grid it is resampled to, the model card and the settings.
+struct Frame<'a> {
+    image: &'a Image,
+    /// The image with NaN/Inf pixels repaired: what positions and intensities are
+    /// measured on.
+    pixels: &'a [f32],
+    w: usize,
+    h: usize,
+    /// Input pixel size, Å/px.
+    pixel_size: f64,
+    grid: Grid,
+    /// Model grid size, px.
+    gw: usize,
+    gh: usize,
+    card: &'a ModelCard,
+    options: &'a Options,
+}
+
+impl<'a> Frame<'a> {
+    fn new(
+        image: &'a Image,
+        pixels: &'a [f32],
+        pixel_size: f64,
+        card: &'a ModelCard,
+        options: &'a Options,
+    ) -> Frame<'a> {
+        let (w, h) = (image.width, image.height);
+        let grid = Grid::new(w, h, pixel_size / card.pixel_size_angstrom);
+        Frame {
+            image,
+            pixels,
+            w,
+            h,
+            pixel_size,
+            grid,
+            gw: grid.out_width,
+            gh: grid.out_height,
+            card,
+            options,
+        }
+    }
+
+    /// Pixels in one plane of the model grid.
+    fn plane(&self) -> usize {
+        self.gw * self.gh
+    }
+
+    /// Model pixel size, Å/px.
+    fn model_px(&self) -> f64 {
+        self.card.pixel_size_angstrom
+    }
+
+    /// Whether contaminated areas are left out of the statistics.
+    fn filter(&self) -> bool {
+        self.options.carbon_filter && self.options.tasks.carbon
+    }
+
+    /// The TMD named in the report (MoS₂ when none is given).
+    fn chemistry(&self) -> Chemistry {
+        self.options.chemistry.unwrap_or_default()
+    }
+
+    /// The model-grid pixel nearest to input point (x, y).
+    fn model_index(&self, x: f64, y: f64) -> usize {
+        let (cx, cy) = self.grid.to_canonical(x, y);
+        nearest(cx, cy, self.gw, self.gh)
+    }
+
+    /// Whether an input point lies within the heatmap fit's window of the border, where
+    /// the network sees a mirrored half column.
+    fn near_heatmap_edge(&self, (x, y): (f64, f64)) -> bool {
+        let edge = HEATMAP_WINDOW_A / self.pixel_size;
+        let (w, h) = (self.w, self.h);
+        x < edge || y < edge || x > (w - 1) as f64 - edge || y > (h - 1) as f64 - edge
+    }
+}
+
+/// `v` where its task is reported, else empty.
+fn kept<T>(on: bool, v: Vec<T>) -> Vec<T> {
+    if on {
+        v
+    } else {
+        Vec::new()
+    }
+}
+
+/// One output head of the network, or an error naming the head the model lacks.
+fn model_head<'m>(maps: &'m Maps, name: &str) -> Result<&'m HeadMap> {
+    maps.head(name).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Model,
+            format!("the model has no '{name}' output"),
+        )
+    })
+}
+
+/// The tiles the network runs on: the size the options force, else whichever of the
+/// standard sizes and those that fit this image exactly computes the fewest pixels.
+fn tile_plan(f: &Frame) -> Result<TilePlan> {
+    let options = f.options;
+    Ok(match options.tile {
+        Some(t) if t > 2 * options.halo => TilePlan::with_tile(f.gw, f.gh, t, options.halo),
+        Some(t) => {
+            return Err(Error::invalid(format!(
+                "tile {t} must be larger than twice the halo {}",
+                options.halo
+            )))
+        }
+        None => {
+            let mut sizes = tiling::TILE_SIZES.to_vec();
+            sizes.extend(tiling::fitted_sizes(
+                f.gw,
+                f.gh,
+                options.halo,
+                f.card.multiple(),
+                tiling::MAX_FITTED_TILE,
+            ));
+            TilePlan::choose(f.gw, f.gh, options.halo, &sizes)?
+        }
+    })
+}
+
+/// The polymorph class per model pixel (0 = vacuum, then `POLYMORPH_CLASSES`) and
+/// its probability, after smoothing.
+struct PolymorphMap {
+    classes: Vec<u8>,
+    probability: Vec<f32>,
+}
+
+impl PolymorphMap {
+    /// The class at input point (x, y).
+    fn class_at(&self, f: &Frame, x: f64, y: f64) -> u8 {
+        self.classes[f.model_index(x, y)]
+    }
+}
+
+/// The polymorph head's probabilities, averaged over `polymorph_smoothing_a`, each
+/// pixel taking its most likely class.
+fn polymorph_map(f: &Frame, maps: &Maps) -> Result<PolymorphMap> {
+    let p = model_head(maps, "polymorph")?;
+    let r = (f.options.polymorph_smoothing_a.max(0.0) / f.model_px()).round();
+    let (classes, probability) =
+        polymorph::smoothed_class_map(&p.data, p.channels, f.gw, f.gh, r as usize);
+    Ok(PolymorphMap {
+        classes,
+        probability,
+    })
+}
+
+/// The carbon head's map on the model grid, as the network gives it and averaged over
+/// `carbon_smoothing_a` (what is thresholded and written).
+struct CarbonMaps {
+    raw: Vec<f32>,
+    smoothed: Vec<f32>,
+}
+
+/// The carbon head's map, and its average over `carbon_smoothing_a`.
+fn carbon_maps(f: &Frame, maps: &Maps) -> Result<CarbonMaps> {
+    let raw = model_head(maps, "carbon")?.channel(0, f.plane()).to_vec();
+    let smoothed = carbon::smoothed(
+        &raw,
+        f.gw,
+        f.gh,
+        f.options.carbon_smoothing_a.max(0.0) / f.model_px(),
+    );
+    Ok(CarbonMaps { raw, smoothed })
+}
+
+/// Background-subtracted intensity in a disk around a point of the input image; the
+/// background is measured on the model grid in input intensity units.
+struct Measure<'a> {
+    integrator: intensity::Integrator<'a>,
+    background: Vec<f32>,
+    grid: Grid,
+    gw: usize,
+    gh: usize,
+}
+
+impl<'a> Measure<'a> {
+    fn new(f: &Frame<'a>, resampled: &[f32]) -> Measure<'a> {
+        let background = intensity::background(
+            resampled,
+            f.gw,
+            f.gh,
+            (intensity::BACKGROUND_WINDOW_A / f.model_px()).round() as usize,
+        );
+        Measure {
+            integrator: intensity::Integrator {
+                image: f.pixels,
+                width: f.w,
+                height: f.h,
+                radius_px: intensity::INTEGRATION_RADIUS_A / f.pixel_size,
+                pixel_area_a2: f.pixel_size * f.pixel_size,
+            },
+            background,
+            grid: f.grid,
+            gw: f.gw,
+            gh: f.gh,
+        }
+    }
+
+    /// The integrated intensity at input point (x, y).
+    fn at(&self, x: f64, y: f64) -> f64 {
+        let (cx, cy) = self.grid.to_canonical(x, y);
+        let bg = bilinear(&self.background, self.gw, self.gh, cx, cy);
+        self.integrator.at(x, y, bg)
+    }
+}
+
+/// The atom head's peaks on the model grid: metal-containing (channel 0) and
+/// chalcogen-only (channel 1) columns at least 1 Å apart.
+fn locate_columns(f: &Frame, atoms_head: &HeadMap) -> Vec<localize::Peak> {
+    let plane = f.plane();
+    localize::find_peaks(
+        &[atoms_head.channel(0, plane), atoms_head.channel(1, plane)],
+        f.gw,
+        f.gh,
+        f.options.atom_threshold,
+        1.0 / f.model_px(),
+    )
+}
+
+/// Column positions on the input grid: by the chosen refinement, and by the other one
+/// (for `stemsight eval`).
+struct Located {
+    positions: Vec<(f64, f64)>,
+    alt_positions: Vec<(f64, f64)>,
+}
+
+/// Each peak's sub-pixel position on the input grid, by `options.refinement`.
+fn refine_columns(
+    f: &Frame,
+    peaks: &[localize::Peak],
+    atoms_head: &HeadMap,
+    polymorphs: &PolymorphMap,
+    carbon_maps: &CarbonMaps,
+) -> Located {
+    let (w, h) = (f.w, f.h);
+    let refine_r = 0.5 / f.pixel_size;
+    let heatmap_pos = heatmap_positions(f, peaks, atoms_head);
+    let centroid_pos: Vec<(f64, f64)> = heatmap_pos
+        .par_iter()
+        .map(|&(x, y)| localize::centroid(f.pixels, w, h, x, y, refine_r))
+        .collect();
+    match f.options.refinement {
+        Refinement::Heatmap => Located {
+            positions: heatmap_pos,
+            alt_positions: centroid_pos,
+        },
+        Refinement::Centroid => Located {
+            positions: centroid_pos,
+            alt_positions: heatmap_pos,
+        },
+        Refinement::Gaussian | Refinement::Combined => {
+            fit_on_image(f, peaks, heatmap_pos, centroid_pos, polymorphs, carbon_maps)
+        }
+    }
+}
+
+/// Each peak located on the atom heatmap itself, mapped to the input grid.
+fn heatmap_positions(f: &Frame, peaks: &[localize::Peak], atoms_head: &HeadMap) -> Vec<(f64, f64)> {
+    let (grid, plane) = (&f.grid, f.plane());
+    // The heatmap's bumps are the training labels' Gaussians (σ 0.4 Å): a Gaussian
+    // fit over 0.7 Å locates them without the pixel locking of a 3-point parabola
+    // (tuning set: combined RMSE 5.05 → 4.70 pm).
+    // At the image border the network sees a mirrored half column, whose bump
+    // merges with its mirror image and drags a fit outwards: the parabola stands there.
+    peaks
+        .par_iter()
+        .map(|p| {
+            if f.near_heatmap_edge(grid.to_input(p.x, p.y)) {
+                return grid.to_input(p.x, p.y);
+            }
+            let map = atoms_head.channel(p.channel, plane);
+            let (x, y) = localize::gaussian_fit(
+                map,
+                f.gw,
+                f.gh,
+                p.x,
+                p.y,
+                HEATMAP_WINDOW_A / f.model_px(),
+                HEATMAP_SIGMA_A / f.model_px(),
+            );
+            grid.to_input(x, y)
+        })
+        .collect()
+}
+
+/// Gaussian fits on the image from the centroids (`Refinement::Gaussian`), or those
+/// blended with the heatmap positions by how far the image can be trusted there
+/// (`Refinement::Combined`).
+fn fit_on_image(
+    f: &Frame,
+    peaks: &[localize::Peak],
+    heatmap_pos: Vec<(f64, f64)>,
+    centroid_pos: Vec<(f64, f64)>,
+    polymorphs: &PolymorphMap,
+    carbon_maps: &CarbonMaps,
+) -> Located {
+    let (w, h) = (f.w, f.h);
+    let fit_r = GAUSSIAN_WINDOW_A / f.pixel_size;
+    let sigma = PROBE_SIGMA_A / f.pixel_size;
+    // A single-S column of 1T sits 1.82 Å from three Mo columns five times
+    // brighter; their tails bend a one-Gaussian fit more than a centroid
+    // (measured 11–16 pm vs 9–14 pm), so those keep the centroid.
+    let contents: Vec<ColumnContent> = centroid_pos
+        .iter()
+        .zip(peaks)
+        .map(|(&(x, y), p)| match p.channel {
+            0 => ColumnContent::Metal,
+            _ if polymorphs.class_at(f, x, y) == ONE_T_CLASS => ColumnContent::SingleChalcogen,
+            _ => ColumnContent::Chalcogen,
+        })
+        .collect();
+    let fitted: Vec<(f64, f64)> = centroid_pos
+        .par_iter()
+        .zip(&contents)
+        .map(|(&(x, y), &content)| {
+            if content == ColumnContent::SingleChalcogen {
+                (x, y)
+            } else {
+                localize::gaussian_fit(f.pixels, w, h, x, y, fit_r, sigma)
+            }
+        })
+        .collect();
+    if f.options.refinement == Refinement::Gaussian {
+        return Located {
+            positions: fitted,
+            alt_positions: centroid_pos,
+        };
+    }
+    let combined = fitted
+        .iter()
+        .zip(&heatmap_pos)
+        .zip(&contents)
+        .map(|((&(ix, iy), &(hx, hy)), &content)| {
+            let (cx, cy) = f.grid.to_canonical(ix, iy);
+            let carbon = bilinear(&carbon_maps.raw, f.gw, f.gh, cx, cy) as f64;
+            let k = if f.near_heatmap_edge((ix, iy)) {
+                1.0
+            } else {
+                localize::image_weight(content, carbon)
+            };
+            (k * ix + (1.0 - k) * hx, k * iy + (1.0 - k) * hy)
+        })
+        .collect();
+    Located {
+        positions: combined,
+        alt_positions: fitted,
+    }
+}
+
+/// Whether scan-line jitter is removed: heatmap positions come from the network's
+/// grid, not from the scan lines.
+fn corrects_scan_lines(options: &Options) -> bool {
+    options.line_correction && options.refinement != Refinement::Heatmap
+}
+
+/// Scan-line jitter: measured from all columns at once, removed from each — fast x
+/// offsets line by line, then slow x/y line displacements against the fitted lattice.
+fn correct_scan_lines(f: &Frame, located: Located, on: bool) -> Located {
+    if !on {
+        return located;
+    }
+    let Located {
+        positions,
+        alt_positions,
+    } = located;
+    let (w, h, pixel_size) = (f.w, f.h, f.pixel_size);
+    let offsets = scanline::line_offsets(
+        f.pixels,
+        w,
+        h,
+        &positions,
+        LINE_HALF_WIDTH_A / pixel_size,
+        LINE_HALF_HEIGHT_A / pixel_size,
+        (LINE_SMOOTH_A / pixel_size).round() as usize,
+    );
+    let half = LINE_HALF_HEIGHT_A / pixel_size;
+    let positions = scanline::correct(&positions, &offsets, half);
+    let alt_positions = scanline::correct(&alt_positions, &offsets, half);
+    match lattice::fit(&positions, lattice::COLUMN_SPACING_A / pixel_size) {
+        Some(fit) => {
+            let slow = scanline::slow_offsets(&positions, &fit, h, SLOW_BAND_A / pixel_size);
+            Located {
+                positions: scanline::correct_slow(&positions, &slow),
+                alt_positions: scanline::correct_slow(&alt_positions, &slow),
+            }
+        }
+        None => Located {
+            positions,
+            alt_positions,
+        },
+    }
+}
+
+/// The contamination call per model pixel and the hollow-site evidence behind it.
+struct Contamination {
+    /// Third (hollow) sites holding a column, and all third sites checked.
+    held_third_sites: usize,
+    third_sites: usize,
+    /// Hollow sites measured.
+    hollow_sites: usize,
+    /// The hollows' local excess signal and how many hollows it averages, per model pixel.
+    local_excess: Vec<f32>,
+    local_count: Vec<f32>,
+    calls: Vec<carbon::Call>,
+    /// Whether each model pixel is left out of the clean statistics.
+    dirty: Vec<bool>,
+}
+
+impl Contamination {
+    /// Whether input point (x, y) lies in an excluded area.
+    fn is_dirty(&self, f: &Frame, x: f64, y: f64) -> bool {
+        self.dirty[f.model_index(x, y)]
+    }
+}
+
+/// Contamination: the map's call, checked against the hollows' signal.
+fn contamination(f: &Frame, positions: &[(f64, f64)], carbon_maps: &CarbonMaps) -> Contamination {
+    let (w, h, pixel_size) = (f.w, f.h, f.pixel_size);
+    let options = f.options;
+    let spacing = lattice::COLUMN_SPACING_A / pixel_size;
+    let (held_third_sites, third_sites) = hollow::occupancy(positions, spacing, w, h);
+    let hollows = hollow::sites(positions, spacing, w, h);
+    let hollow_levels = hollow::levels(
+        f.pixels,
+        w,
+        h,
+        positions,
+        &hollows,
+        spacing,
+        hollow::SIGNAL_RADIUS_A / pixel_size,
+    );
+    let (mut local_excess, local_count) = hollow::local_mean(
+        &hollows,
+        &hollow_levels,
+        f.gw,
+        f.gh,
+        carbon::HOLLOW_SMOOTHING_A / f.model_px(),
+        |x, y| f.grid.to_canonical(x, y),
+    );
+    hollow::relative_to_cleanest(
+        &mut local_excess,
+        &local_count,
+        f.gw,
+        carbon::HOLLOW_MIN_COUNT,
+    );
+    let no_hollows = vec![0f32; local_count.len()];
+    let calls = carbon::calls(
+        &carbon::mask(&carbon_maps.smoothed, options.carbon_threshold),
+        &local_excess,
+        if options.hollow_check {
+            &local_count
+        } else {
+            &no_hollows
+        },
+    );
+    let dirty: Vec<bool> = calls.iter().map(|c| c.excluded()).collect();
+    Contamination {
+        held_third_sites,
+        third_sites,
+        hollow_sites: hollows.len(),
+        local_excess,
+        local_count,
+        calls,
+        dirty,
+    }
+}
+
+/// Per column: its integrated intensity, label, polymorph and whether it is left out
+/// as contaminated; and the local references its intensity is normalized by.
+struct ColumnIntensities {
+    intensities: Vec<f64>,
+    /// The atom head's label: metal-containing (channel 0) or chalcogen-only.
+    metal: Vec<bool>,
+    class: Vec<u8>,
+    dirty: Vec<bool>,
+    /// (x, y, intensity) of the chalcogen-only and of the metal-containing columns.
+    chalcogen_refs: Vec<(f64, f64, f64)>,
+    metal_refs: Vec<(f64, f64, f64)>,
+    /// Per column, the local median of the chalcogen-only and of the metal columns.
+    s2_ref: Vec<f64>,
+    metal_ref: Vec<f64>,
+}
+
+/// Column intensities measured on the input image, with their local references.
+fn column_intensities(
+    f: &Frame,
+    peaks: &[localize::Peak],
+    positions: &[(f64, f64)],
+    polymorphs: &PolymorphMap,
+    dirt: &Contamination,
+    measure: &Measure,
+) -> ColumnIntensities {
+    let filter = f.filter();
+    let intensities: Vec<f64> = positions
+        .par_iter()
+        .map(|&(x, y)| measure.at(x, y))
+        .collect();
+    let metal: Vec<bool> = peaks.iter().map(|p| p.channel == 0).collect();
+    let class: Vec<u8> = positions
+        .iter()
+        .map(|&(x, y)| polymorphs.class_at(f, x, y))
+        .collect();
+    let dirty: Vec<bool> = positions
+        .iter()
+        .map(|&(x, y)| filter && dirt.is_dirty(f, x, y))
+        .collect();
+
+    // Intensity reference: chalcogen-only columns nearby (S₂ median = 1); where a
+    // polymorph has none (2H-2L, 3R-3L), the same-channel median stands in.
+    let reference_radius = intensity::REFERENCE_RADIUS_A / f.pixel_size;
+    let refs_of = |want_metal: bool| -> Vec<(f64, f64, f64)> {
+        positions
+            .iter()
+            .zip(&intensities)
+            .zip(&metal)
+            .filter(|(_, &m)| m == want_metal)
+            .map(|((&(x, y), &i), _)| (x, y, i))
+            .collect()
+    };
+    let chalcogen_refs = refs_of(false);
+    let metal_refs = refs_of(true);
+    let s2_ref = intensity::local_reference(positions, &chalcogen_refs, reference_radius);
+    let metal_ref = intensity::local_reference(positions, &metal_refs, reference_radius);
+    ColumnIntensities {
+        intensities,
+        metal,
+        class,
+        dirty,
+        chalcogen_refs,
+        metal_refs,
+        s2_ref,
+        metal_ref,
+    }
+}
+
+/// The report's atoms: each column with its site, species and normalized intensity.
+fn build_atoms(
+    f: &Frame,
+    peaks: &[localize::Peak],
+    positions: &[(f64, f64)],
+    columns: &ColumnIntensities,
+) -> Vec<Atom> {
+    let chemistry = f.chemistry();
+    let to_a = |v: f64| v * f.pixel_size;
+    let c = columns;
+    let mut atoms = Vec::with_capacity(peaks.len());
+    for (k, p) in peaks.iter().enumerate() {
+        let (x, y) = positions[k];
+        let same = if c.metal[k] {
+            c.metal_ref[k]
+        } else {
+            c.s2_ref[k]
+        };
+        let relative = if same > 0.0 {
+            c.intensities[k] / same
+        } else {
+            1.0
+        };
+        let site = polymorph::site_label(c.class[k], c.metal[k], relative);
+        let norm = if c.s2_ref[k] > 0.0 && !c.chalcogen_refs.is_empty() {
+            c.intensities[k] / c.s2_ref[k]
+        } else {
+            f64::NAN
+        };
+        atoms.push(Atom {
+            x,
+            y,
+            x_a: to_a(x),
+            y_a: to_a(y),
+            species: chemistry.species(&site),
+            site,
+            intensity: c.intensities[k],
+            normalized_intensity: norm,
+            polymorph: POLYMORPH_CLASSES[c.class[k] as usize].to_string(),
+            score: p.score as f64,
+            in_contaminated_area: c.dirty[k],
+        });
+    }
+    atoms
+}
+
+/// The vacancy head's VS1 and VS2 blobs on the model grid.
+fn vacancy_candidates(f: &Frame, maps: &Maps) -> Result<Vec<vacancy::VacancyPoint>> {
+    let vac_head = model_head(maps, "vacancy")?;
+    let plane = f.plane();
+    let disk_px = std::f64::consts::PI * (0.95 / f.model_px()).powi(2);
+    Ok(vacancy::find_vacancies(
+        vac_head.channel(1, plane),
+        vac_head.channel(2, plane),
+        f.gw,
+        f.gh,
+        f.options.vacancy_threshold,
+        ((0.15 * disk_px).round() as usize).max(3),
+    ))
+}
+
+/// Where vacancies are called and sites and area counted: away from the image border
+/// and from vacuum.
+struct Interior {
+    /// A column within EDGE_MARGIN_A of the border is cut by it and looks dimmer than
+    /// it is: no vacancy is called there.
+    edge: f64,
+    /// The rim of a hole is an edge too: a vacancy there cannot be told from the hole.
+    near_hole: Vec<bool>,
+}
+
+impl Interior {
+    fn new(f: &Frame, polymorphs: &PolymorphMap) -> Interior {
+        let hole_margin = HOLE_MARGIN_A / f.model_px();
+        Interior {
+            edge: EDGE_MARGIN_A / f.pixel_size,
+            near_hole: near_vacuum(&polymorphs.classes, f.gw, f.gh, hole_margin),
+        }
+    }
+
+    /// Whether input point (x, y) is inside.
+    fn contains(&self, f: &Frame, x: f64, y: f64) -> bool {
+        let edge = self.edge;
+        x >= edge
+            && y >= edge
+            && x <= f.w as f64 - 1.0 - edge
+            && y <= f.h as f64 - 1.0 - edge
+            && (self.near_hole.is_empty() || !self.near_hole[f.model_index(x, y)])
+    }
+}
+
+/// VS2 calls on metal sites (a missing metal, not two chalcogens) are dropped; warns
+/// when the atom head's metal/chalcogen labels run against the vacancies' rings.
+fn drop_metal_site_calls(
+    f: &Frame,
+    points: Vec<vacancy::VacancyPoint>,
+    positions: &[(f64, f64)],
+    columns: &ColumnIntensities,
+    warnings: &mut Vec<String>,
+) -> Vec<vacancy::VacancyPoint> {
+    let (grid, pixel_size) = (&f.grid, f.pixel_size);
+    let shell = (SECOND_SHELL_A.0 / pixel_size, SECOND_SHELL_A.1 / pixel_size);
+    let first_shell = (FIRST_SHELL_A.0 / pixel_size, FIRST_SHELL_A.1 / pixel_size);
+    let neighbours = NeighborGrid::from_points(positions.iter().copied(), shell.1);
+    // Each call's ring, read once: all of them calibrate, the VS2 ones are judged.
+    let point_rings: Vec<Option<f64>> = points
+        .iter()
+        .map(|p| {
+            let (x, y) = grid.to_input(p.x, p.y);
+            let i = &columns.intensities;
+            vacancy::ring_contrast(x, y, &neighbours, i, first_shell, shell)
+        })
+        .collect();
+    let mut rings: Vec<f64> = point_rings.iter().flatten().copied().collect();
+    let chalcogen_ring = vacancy::chalcogen_ring(&mut rings, RING_CONTRAST_MARGIN);
+    if let Some(ring) = chalcogen_ring {
+        let median_of = |refs: &[(f64, f64, f64)]| {
+            let mut v: Vec<f64> = refs.iter().map(|r| r.2).collect();
+            (v.len() >= MIN_LABELLED_COLUMNS).then(|| intensity::median(&mut v))
+        };
+        let metal_median = median_of(&columns.metal_refs);
+        if let (Some(m), Some(c)) = (metal_median, median_of(&columns.chalcogen_refs)) {
+            if vacancy::labels_contradict_rings(m / c, ring, RING_CONTRAST_MARGIN) {
+                warnings.push(LABELS_SWAPPED_WARNING.to_string());
+            }
+        }
+    }
+    // A VS2 call on a metal site is a missing metal. Where the image's vacancy calls
+    // show which way a chalcogen site's ring reads, the call's own ring decides;
+    // otherwise the atom head's labels do, overruled only by a ring that reads
+    // chalcogen the MoS₂ way.
+    points
+        .into_iter()
+        .zip(point_rings)
+        .filter(|&(p, c)| {
+            if p.missing != 2 {
+                return true;
+            }
+            let metal_site = match (chalcogen_ring, c) {
+                (Some(reference), Some(c)) => {
+                    vacancy::reads_as_metal_site(c, reference, RING_CONTRAST_MARGIN)
+                }
+                _ => {
+                    let (x, y) = grid.to_input(p.x, p.y);
+                    vacancy::on_metal_site(x, y, &neighbours, &columns.metal, shell)
+                        && c.is_none_or(|c| c >= RING_CONTRAST_MARGIN)
+                }
+            };
+            !metal_site
+        })
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// The report's vacancies on the input grid, and those left out near the border or
+/// vacuum (`Analysis::edge_vacancies`).
+fn find_vacancies(
+    f: &Frame,
+    points: &[vacancy::VacancyPoint],
+    columns: &ColumnIntensities,
+    measure: &Measure,
+    dirt: &Contamination,
+    polymorphs: &PolymorphMap,
+    interior: &Interior,
+) -> (Vec<Vacancy>, Vec<Vacancy>) {
+    let chemistry = f.chemistry();
+    let filter = f.filter();
+    let to_a = |v: f64| v * f.pixel_size;
+    let reference_radius = intensity::REFERENCE_RADIUS_A / f.pixel_size;
+    let vac_pos: Vec<(f64, f64)> = points.iter().map(|p| f.grid.to_input(p.x, p.y)).collect();
+    let vac_ref = intensity::local_reference(&vac_pos, &columns.chalcogen_refs, reference_radius);
+    let vacancies: Vec<Vacancy> = points
+        .iter()
+        .zip(&vac_pos)
+        .zip(&vac_ref)
+        .map(|((p, &(x, y)), &r)| Vacancy {
+            x,
+            y,
+            x_a: to_a(x),
+            y_a: to_a(y),
+            kind: p.type_name().to_string(),
+            species: chemistry.species(p.type_name()),
+            confidence: p.confidence,
+            in_contaminated_area: filter && dirt.is_dirty(f, x, y),
+            normalized_intensity: if r > 0.0 {
+                measure.at(x, y) / r
+            } else {
+                f64::NAN
+            },
+            polymorph: POLYMORPH_CLASSES[polymorphs.class_at(f, x, y) as usize].to_string(),
+        })
+        .collect();
+    vacancies
+        .into_iter()
+        .partition(|v| interior.contains(f, v.x, v.y))
+}
+
+/// Areas and fractions on the model grid, in model pixels (each model_px² Å²).
+struct Areas {
+    /// Plane size, material (not vacuum) and contaminated material.
+    plane: usize,
+    material: usize,
+    material_dirty: usize,
+    /// Material the map flags but the hollows clear, and material with no hollows to check.
+    cleared: usize,
+    unchecked: usize,
+    /// Material left out of the statistics.
+    excluded: usize,
+    /// Clean material inside the border band and away from vacuum.
+    counted: usize,
+    fractions: BTreeMap<String, f64>,
+    fractions_clean: BTreeMap<String, f64>,
+}
+
+impl Areas {
+    /// `n` as a share of the material.
+    fn of_material(&self, n: usize) -> f64 {
+        if self.material > 0 {
+            n as f64 / self.material as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Material, contaminated and counted areas on the model grid, and the polymorph
+/// fractions over all and over clean material.
+fn material_areas(
+    f: &Frame,
+    polymorphs: &PolymorphMap,
+    dirt: &Contamination,
+    interior: &Interior,
+) -> Areas {
+    let (classes, dirty, calls) = (&polymorphs.classes, &dirt.dirty, &dirt.calls);
+    let (plane, filter, gw) = (f.plane(), f.filter(), f.gw);
+    let material = classes.iter().filter(|&&c| c != 0).count();
+    let material_dirty = (0..plane).filter(|&i| classes[i] != 0 && dirty[i]).count();
+    let material_with = |call: carbon::Call| {
+        (0..plane)
+            .filter(|&i| classes[i] != 0 && calls[i] == call)
+            .count()
+    };
+    // The summary's sites and area leave out the border band, as the vacancies do.
+    let counted = (0..plane)
+        .filter(|&i| {
+            let (x, y) = f.grid.to_input((i % gw) as f64, (i / gw) as f64);
+            classes[i] != 0 && !(filter && dirty[i]) && interior.contains(f, x, y)
+        })
+        .count();
+    Areas {
+        plane,
+        material,
+        material_dirty,
+        cleared: material_with(carbon::Call::Cleared),
+        unchecked: material_with(carbon::Call::Unchecked),
+        excluded: if filter { material_dirty } else { 0 },
+        counted,
+        fractions: polymorph::fractions(classes, |_| true),
+        fractions_clean: polymorph::fractions(classes, |i| !(filter && dirty[i])),
+    }
+}
+
+/// Summary over clean material, and per atom whether it counts.
+fn count_summary(
+    f: &Frame,
+    atoms: &[Atom],
+    vacancies: &[Vacancy],
+    areas: &Areas,
+    interior: &Interior,
+) -> (Summary, Vec<bool>) {
+    let px_nm2 = (f.model_px() / 10.0).powi(2);
+    let counted_atoms: Vec<bool> = atoms
+        .iter()
+        .map(|a| !a.in_contaminated_area && interior.contains(f, a.x, a.y))
+        .collect();
+    let clean_atoms = atoms
+        .iter()
+        .zip(&counted_atoms)
+        .filter_map(|(a, &counted)| counted.then_some(a));
+    let (mut n_mo, mut n_chalcogen) = (0usize, 0usize);
+    for a in clean_atoms {
+        if a.site.contains("Mo") {
+            n_mo += 1;
+        } else {
+            n_chalcogen += 1;
+        }
+    }
+    let n_vs1 = vacancies
+        .iter()
+        .filter(|v| !v.in_contaminated_area && v.kind == "VS1")
+        .count();
+    let n_vs2 = vacancies
+        .iter()
+        .filter(|v| !v.in_contaminated_area && v.kind == "VS2")
+        .count();
+    // A VS2 site has no column left, so it adds to the detected chalcogen columns.
+    let n_s2_sites = n_chalcogen + n_vs2;
+    let per_site = |n: usize| {
+        if n_s2_sites > 0 {
+            n as f64 / n_s2_sites as f64
+        } else {
+            0.0
+        }
+    };
+    let analyzed = areas.counted as f64 * px_nm2;
+    let summary = Summary {
+        n_mo,
+        n_s2_sites,
+        n_vs1,
+        n_vs2,
+        vs_per_s2_site: per_site(n_vs1 + n_vs2),
+        missing_s_per_s2_site: per_site(n_vs1 + 2 * n_vs2),
+        vacancies_per_nm2: if analyzed > 0.0 {
+            (n_vs1 + n_vs2) as f64 / analyzed
+        } else {
+            0.0
+        },
+        analyzed_area_nm2: analyzed,
+        excluded_area_nm2: areas.excluded as f64 * px_nm2,
+        n_vacancies_excluded: vacancies.iter().filter(|v| v.in_contaminated_area).count(),
+    };
+    (summary, counted_atoms)
+}
+
+/// The maps of [`Analysis`], per input pixel.
+struct InputMaps {
+    polymorph: Vec<u8>,
+    probability: Vec<f32>,
+    carbon: Vec<f32>,
+    contamination: Vec<u8>,
+    hollow_excess: Vec<f32>,
+}
+
+/// The model-grid maps brought back to the input grid (nearest pixel; the carbon map
+/// bilinear).
+fn maps_on_input_grid(
+    f: &Frame,
+    polymorphs: &PolymorphMap,
+    carbon_maps: &CarbonMaps,
+    dirt: &Contamination,
+) -> InputMaps {
+    let (w, h, gw, gh) = (f.w, f.h, f.gw, f.gh);
+    let mut polymorph_map = vec![0u8; w * h];
+    let mut polymorph_probability = vec![0f32; w * h];
+    let mut carbon_out = vec![0f32; w * h];
+    let mut contamination = vec![0u8; w * h];
+    let mut excess_out = vec![0f32; w * h];
+    polymorph_map
+        .par_chunks_mut(w)
+        .zip(polymorph_probability.par_chunks_mut(w))
+        .zip(
+            carbon_out
+                .par_chunks_mut(w)
+                .zip(contamination.par_chunks_mut(w)),
+        )
+        .zip(excess_out.par_chunks_mut(w))
+        .enumerate()
+        .for_each(
+            |(y, (((class_row, prob_row), (carbon_row, call_row)), excess_row))| {
+                for x in 0..w {
+                    let (cx, cy) = f.grid.to_canonical(x as f64, y as f64);
+                    let k = nearest(cx, cy, gw, gh);
+                    class_row[x] = polymorphs.classes[k];
+                    prob_row[x] = polymorphs.probability[k];
+                    carbon_row[x] = bilinear(&carbon_maps.smoothed, gw, gh, cx, cy);
+                    call_row[x] = dirt.calls[k] as u8;
+                    excess_row[x] = if dirt.local_count[k] >= carbon::HOLLOW_MIN_COUNT {
+                        dirt.local_excess[k]
+                    } else {
+                        f32::NAN
+                    };
+                }
+            },
+        );
+    InputMaps {
+        polymorph: polymorph_map,
+        probability: polymorph_probability,
+        carbon: carbon_out,
+        contamination,
+        hollow_excess: excess_out,
+    }
+}
+
+/// What the stages found, for the report.
+struct Findings {
+    lattice: LatticeCheck,
+    atoms: Vec<Atom>,
+    vacancies: Vec<Vacancy>,
+    summary: Summary,
+    histogram: IntensityHistogram,
+    warnings: Vec<String>,
+}
+
+/// The report: findings, the settings they were made with, and the plausibility
+/// warnings read from the finished report.
+fn build_report(
+    f: &Frame,
+    plan: &TilePlan,
+    found: Findings,
+    areas: &Areas,
+    dirt: &Contamination,
+    line_correction: bool,
+    timing: BTreeMap<String, f64>,
+) -> Report {
+    let (options, card) = (f.options, f.card);
+    let filter = f.filter();
+    let chemistry = f.chemistry();
+    let carbon_card = card.heads.get("carbon");
+    let scale = carbon_card.and_then(|h| h.scale_angstrom).unwrap_or(10.0);
+    let (held, third_sites) = (dirt.held_third_sites, dirt.third_sites);
+    let mut report = Report {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        models: vec![ModelRef {
+            name: card.name.clone(),
+            sha256: card.sha256.clone(),
+        }],
+        image: ImageInfo {
+            path: String::new(),
+            width: f.w,
+            height: f.h,
+            pixel_size_angstrom: f.pixel_size,
+            pixel_size_source: String::new(),
+            frame: 0,
+            frames: 1,
+            acquisition: Default::default(),
+        },
+        lattice: found.lattice,
+        chemistry: crate::report::ChemistryInfo {
+            name: chemistry.name().to_string(),
+            source: if options.chemistry.is_some() {
+                "given"
+            } else {
+                "assumed"
+            }
+            .to_string(),
+        },
+        atoms: kept(options.tasks.atoms, found.atoms),
+        vacancies: kept(options.tasks.vacancies, found.vacancies),
+        polymorph: PolymorphSummary {
+            classes: POLYMORPH_CLASSES.iter().map(|s| s.to_string()).collect(),
+            fractions: if options.tasks.polymorph {
+                areas.fractions.clone()
+            } else {
+                BTreeMap::new()
+            },
+            fractions_clean: if options.tasks.polymorph {
+                areas.fractions_clean.clone()
+            } else {
+                BTreeMap::new()
+            },
+            vacuum_fraction: (areas.plane - areas.material) as f64 / areas.plane.max(1) as f64,
+            hollow_occupancy: (third_sites > 0).then(|| held as f64 / third_sites as f64),
+            third_sites,
+        },
+        carbon: CarbonSummary {
+            contaminated_fraction: areas.of_material(areas.material_dirty),
+            threshold: options.carbon_threshold,
+            scale_angstrom: scale,
+            above_film: carbon_card.is_some_and(|h| h.above_film),
+            filter_applied: filter,
+            map_fraction: areas.of_material(areas.material_dirty + areas.cleared),
+            cleared_by_hollows_fraction: areas.of_material(areas.cleared),
+            unchecked_fraction: areas.of_material(areas.unchecked),
+            hollow_sites: dirt.hollow_sites,
+            hollow_excess_median: {
+                let mut finite: Vec<f64> = dirt
+                    .local_excess
+                    .iter()
+                    .zip(&dirt.local_count)
+                    .filter(|(e, &c)| e.is_finite() && c >= carbon::HOLLOW_MIN_COUNT)
+                    .map(|(&e, _)| e as f64)
+                    .collect();
+                (!finite.is_empty()).then(|| intensity::median(&mut finite))
+            },
+            hollow_clean_excess: carbon::HOLLOW_CLEAN_EXCESS,
+        },
+        summary: found.summary,
+        intensity_histogram: found.histogram,
+        settings: Settings {
+            tasks: options.tasks.names(),
+            model_pixel_size_angstrom: card.pixel_size_angstrom,
+            tile: plan.tile,
+            halo: plan.halo,
+            tiles: plan.cores.len(),
+            atom_threshold: options.atom_threshold as f64,
+            vacancy_threshold: options.vacancy_threshold as f64,
+            carbon_threshold: options.carbon_threshold,
+            carbon_filter: filter,
+            hollow_check: options.hollow_check,
+            refinement: options.refinement.name().to_string(),
+            line_correction,
+            polymorph_smoothing_angstrom: options.polymorph_smoothing_a.max(0.0),
+            carbon_smoothing_angstrom: options.carbon_smoothing_a.max(0.0),
+            views: options.views,
+        },
+        warnings: found.warnings,
+        timing_ms: timing,
+    };
+    let doubts = plausibility::warnings(
+        &report,
+        plausibility::grey_levels(&f.image.data),
+        options.chemistry,
+    );
+    report.warnings.extend(doubts);
+    report
 }
 
 impl Analyzer {
