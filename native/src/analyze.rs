@@ -1024,8 +1024,9 @@ fn contamination(f: &Frame, positions: &[(f64, f64)], carbon_maps: &CarbonMaps) 
     let (w, h, pixel_size) = (f.w, f.h, f.pixel_size);
     let options = f.options;
     let spacing = lattice::COLUMN_SPACING_A / pixel_size;
-    let (held_third_sites, third_sites) = hollow::occupancy(positions, spacing, w, h);
-    let hollows = hollow::sites(positions, spacing, w, h);
+    let sites = hollow::ThirdSites::find(positions, spacing, w, h);
+    let (held_third_sites, third_sites) = sites.occupancy();
+    let hollows = sites.hollows();
     let hollow_levels = hollow::levels(
         f.pixels,
         w,

@@ -6,7 +6,7 @@
 //! 3 layers) leave the C sites empty — the hollows — while 3R and 1T fill all three.
 //! Two things follow, each from the found columns alone:
 //!
-//! - **Occupancy** ([`occupancy`]): the share of third sites that hold a column, the
+//! - **Occupancy** ([`ThirdSites::occupancy`]): the share of third sites that hold a column, the
 //!   lattice's own word on whether the hollows are empty (2H) or filled (3R, 1T).
 //! - **Hollow excess** ([`excess`]): amorphous carbon lying on the crystal adds diffuse,
 //!   speckled signal everywhere, the hollows included, while the contrast between a
@@ -77,32 +77,43 @@ fn third_sites(positions: &[(f64, f64)], spacing: f64) -> Vec<((f64, f64), bool)
         .collect()
 }
 
-/// Third sites that hold a column, and all third sites, among those at least one
-/// spacing inside a `w × h` image.
-pub fn occupancy(positions: &[(f64, f64)], spacing: f64, w: usize, h: usize) -> (usize, usize) {
-    let inside = inside(w, h, spacing);
-    let sites: Vec<bool> = third_sites(positions, spacing)
-        .into_iter()
-        .filter(|(s, _)| inside(*s))
-        .map(|(_, held)| held)
-        .collect();
-    (sites.iter().filter(|&&h| h).count(), sites.len())
+/// The third sites at least one spacing inside a `w × h` image, each with whether a
+/// column holds it: what [`ThirdSites::occupancy`] and [`ThirdSites::hollows`] read.
+pub struct ThirdSites(Vec<((f64, f64), bool)>);
+
+impl ThirdSites {
+    pub fn find(positions: &[(f64, f64)], spacing: f64, w: usize, h: usize) -> ThirdSites {
+        let inside = inside(w, h, spacing);
+        ThirdSites(
+            third_sites(positions, spacing)
+                .into_iter()
+                .filter(|(s, _)| inside(*s))
+                .collect(),
+        )
+    }
+
+    /// Third sites that hold a column, and all third sites.
+    pub fn occupancy(&self) -> (usize, usize) {
+        (
+            self.0.iter().filter(|(_, held)| *held).count(),
+            self.0.len(),
+        )
+    }
+
+    /// The empty third sites: the hollows.
+    pub fn hollows(&self) -> Vec<(f64, f64)> {
+        self.0
+            .iter()
+            .filter(|(_, held)| !held)
+            .map(|(s, _)| *s)
+            .collect()
+    }
 }
 
 fn inside(w: usize, h: usize, margin: f64) -> impl Fn((f64, f64)) -> bool {
     move |(x, y)| {
         x >= margin && y >= margin && x <= w as f64 - 1.0 - margin && y <= h as f64 - 1.0 - margin
     }
-}
-
-/// The empty third sites (hollows) at least one spacing inside the image.
-pub fn sites(positions: &[(f64, f64)], spacing: f64, w: usize, h: usize) -> Vec<(f64, f64)> {
-    let inside = inside(w, h, spacing);
-    third_sites(positions, spacing)
-        .into_iter()
-        .filter(|&(s, held)| !held && inside(s))
-        .map(|(s, _)| s)
-        .collect()
 }
 
 /// Mean of the pixels within `radius` of (x, y) (at least the nearest pixel).
@@ -349,10 +360,10 @@ mod tests {
     fn hollows_are_empty_in_2h_and_filled_in_3r() {
         let (w, h, s) = (200, 200, 18.5);
         let two = honeycomb(w, h, s, false);
-        let (held, all) = occupancy(&two, s, w, h);
+        let (held, all) = ThirdSites::find(&two, s, w, h).occupancy();
         assert!(all > 20 && held == 0, "{held} of {all}");
         // Every hollow is 1.85 Å (one spacing) from three columns of each sublattice.
-        for (x, y) in sites(&two, s, w, h) {
+        for (x, y) in ThirdSites::find(&two, s, w, h).hollows() {
             let near = two
                 .iter()
                 .filter(|&&(px, py)| ((px - x).powi(2) + (py - y).powi(2)).sqrt() < 1.1 * s)
@@ -360,9 +371,9 @@ mod tests {
             assert_eq!(near, 6, "hollow at ({x:.1}, {y:.1})");
         }
         let three = honeycomb(w, h, s, true);
-        let (held, all) = occupancy(&three, s, w, h);
+        let (held, all) = ThirdSites::find(&three, s, w, h).occupancy();
         assert_eq!(held, all);
-        assert!(sites(&three, s, w, h).is_empty());
+        assert!(ThirdSites::find(&three, s, w, h).hollows().is_empty());
     }
 
     /// Columns as Gaussian bumps on a background, then a uniform layer or a blur or an
@@ -392,7 +403,7 @@ mod tests {
             }
             img
         };
-        let hol = sites(&cols, s, w, h);
+        let hol = ThirdSites::find(&cols, s, w, h).hollows();
         // Per image: levels, their local mean over σ = 2 spacings, less the cleanest.
         let field = |img: &[f32]| -> Vec<f32> {
             let e = levels(img, w, h, &cols, &hol, s, 3.5);

@@ -120,7 +120,7 @@ pub struct PolymorphSummary {
     pub vacuum_fraction: f64,
     /// The lattice's own word: of the third sites of the found columns' links (the
     /// hollows of 2H stacks, filled in 3R and 1T), the share that holds a column, and
-    /// how many there were ([`crate::hollow::occupancy`]).
+    /// how many there were ([`crate::hollow::ThirdSites::occupancy`]).
     #[serde(default)]
     pub hollow_occupancy: Option<f64>,
     #[serde(default)]
