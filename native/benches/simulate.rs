@@ -2,7 +2,8 @@
 //! thread (the budget is ≤ 20 ms). Run: `cargo bench --bench simulate`.
 
 use std::time::Instant;
-use stemsight::sim::{simulate, Polymorph, SimRequest};
+use stemsight::crystal::Polymorph;
+use stemsight::sim::{simulate, SimRequest};
 
 fn main() {
     let requests = [

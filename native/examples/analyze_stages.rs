@@ -15,8 +15,9 @@
 
 use std::path::PathBuf;
 use std::time::Instant;
-use stemsight::io::read::read_image;
-use stemsight::outputs::write_analysis;
+use stemsight::analysis::Source;
+use stemsight::io::read_image;
+use stemsight::report::folder::write_analysis;
 use stemsight::{Analyzer, Options};
 
 fn ms(t: Instant) -> f64 {
@@ -28,7 +29,7 @@ fn main() -> anyhow::Result<()> {
     let image = PathBuf::from(args.next().expect("IMAGE"));
     let out = PathBuf::from(args.next().expect("OUT_DIR"));
     let mut pixel_size = 0.1;
-    let mut models = stemsight::analyze::default_models_dir();
+    let mut models = stemsight::analysis::default_models_dir();
     let mut options = Options::default();
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut mode = "mt".to_string();
@@ -60,8 +61,14 @@ fn main() -> anyhow::Result<()> {
     let loaded = read_image(&image)?;
     let read_ms = ms(t);
     let frame = &loaded.frames[0];
+    let source = Source {
+        path: image.display().to_string(),
+        acquisition: loaded.acquisition.clone(),
+        reader_warnings: loaded.warnings.clone(),
+        ..Source::default()
+    };
 
-    let run = || analyzer.analyze(frame, pixel_size, &options, &|_, _| true);
+    let run = || analyzer.analyze(frame, pixel_size, &source, &options, &|_, _| true);
     let t = Instant::now();
     let analysis = run()?;
     let analyze_ms = ms(t);

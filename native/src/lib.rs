@@ -2,58 +2,41 @@
 //! atomic-resolution HAADF-STEM images of MoS₂.
 //!
 //! # Overview
+//! Stage folders, each importing only from those above it in this list (checked by
+//! `tests/layout.rs`):
+//! - [`error`], [`image`], [`math`]: the one error type, the calibrated image, and
+//!   geometry and numerics that know nothing of crystals.
+//! - [`crystal`]: TMD crystallography — chemistries, polymorphs, column contents, sites.
+//! - [`io`]: the files microscopes write, read with bounded allocation; TIFF/PNG/NPY writing.
+//! - [`findings`]: what an analysis found, as `report.json` carries it (the contract).
 //! - [`sim`]: a physics-based HAADF-STEM simulator that makes training and test images
-//!   with exact labels (structure → probe → scan → noise).
-//! - [`io`]: calibrated TIFF/PNG/NPY writing.
-//! - [`dataset`]: many simulated samples in parallel, written as `.npy` shards.
-//! - [`analyze`]: the analysis engine — [`resample`] to the model pixel size,
-//!   [`normalize`], [`tiling`] with halos, [`network`] (tract), then [`localize`]
-//!   (atoms) with [`scanline`] jitter correction, [`intensity`], [`vacancy`], [`polymorph`] and [`carbon`], giving a
-//!   [`report::Report`] and an [`overlay`].
+//!   with exact labels (structure → probe → scan → noise), and the datasets built from it.
+//! - [`nn`]: the network — model card, normalization, halo tiling, tract inference, and
+//!   with the `cuda` feature the GPU runner.
+//! - [`analysis`]: the engine — one calibrated image in, a [`findings::Report`] and maps out.
+//! - [`report`]: CSV tables, the summary line, the overlay and the atomic result folder.
 //! - [`eval`]: end-to-end scores against simulator truth (SCIENCE.md §4).
-//! - [`graph`]: the ONNX network as a typed op list with a plain CPU reference; with the
-//!   `cuda` feature, `gpu` runs it on an NVIDIA GPU ([`device`] chooses, [`cuda_status`] probes).
+//! - [`jni`]: the entry points of the Java binding.
 //!
 //! # Conventions
 //! Positions are in pixels of the image, numpy convention: the centre of pixel
 //! (row r, column c) is (x = c, y = r), x to the right, y down. Lengths in Å unless
 //! the name says otherwise (`_nm`, `_px`). Images are single-channel `f32`.
 
-pub mod analyze;
-pub mod calibration;
-pub mod carbon;
-pub mod dataset;
-pub mod device;
-pub mod distance;
+pub mod analysis;
+pub mod crystal;
 pub mod error;
 pub mod eval;
-pub mod fft;
-#[cfg(feature = "cuda")]
-pub mod gpu;
-pub mod graph;
-pub mod hollow;
+pub mod findings;
 pub mod image;
-pub mod intensity;
 pub mod io;
-pub mod jni_api;
-pub mod lattice;
-pub mod localize;
-pub mod neighbors;
-pub mod network;
-pub mod normalize;
-pub mod outputs;
-pub mod overlay;
-pub mod plausibility;
-pub mod polymorph;
+pub mod jni;
+pub mod math;
+pub mod nn;
 pub mod report;
-pub mod resample;
-pub mod scanline;
 pub mod sim;
-pub mod smooth;
-pub mod tiling;
-pub mod vacancy;
 
-pub use analyze::{Analysis, Analyzer, Options, Tasks};
-pub use device::{cuda_status, Device, DeviceInfo};
+pub use analysis::{Analysis, Analyzer, Options, Tasks};
 pub use error::{Error, ErrorKind, Result};
 pub use image::Image;
+pub use nn::device::{cuda_status, Device, DeviceInfo};

@@ -109,11 +109,11 @@ fn heavy_carbon_is_still_flagged() {
     );
     let r = analyze(dir.path(), &image, &[]);
     assert!(fraction(&r) > 0.1, "flagged {}", fraction(&r));
-    let calls = stemsight::io::read::read_image(&dir.path().join("out/image/contamination.tif"))
+    let calls = stemsight::io::read_image(&dir.path().join("out/image/contamination.tif"))
         .unwrap()
         .frames
         .remove(0);
-    let carbon = stemsight::io::read::read_image(&dir.path().join("sim/carbon.tif"))
+    let carbon = stemsight::io::read_image(&dir.path().join("sim/carbon.tif"))
         .unwrap()
         .frames
         .remove(0);
@@ -122,7 +122,7 @@ fn heavy_carbon_is_still_flagged() {
             .data
             .iter()
             .zip(&carbon.data)
-            .filter(|(&c, _)| stemsight::carbon::Call::excluded_code(c as u8) == flagged)
+            .filter(|(&c, _)| stemsight::analysis::carbon::Call::excluded_code(c as u8) == flagged)
             .map(|(_, &t)| t as f64)
             .collect();
         v.iter().sum::<f64>() / v.len().max(1) as f64

@@ -716,7 +716,7 @@ fn analyze_stack_frames_are_separate_units() {
     );
 }
 
-/// The CLI's flags and defaults are the engine's settings (`analyze::settings`, which the
+/// The CLI's flags and defaults are the engine's settings (`analysis::settings`, which the
 /// Java binding and the plugin read through JNI): every numeric setting appears under its
 /// flag with the engine's default, and so do the refinement and the task list.
 #[test]
@@ -732,7 +732,7 @@ fn cli_defaults_are_the_engines_settings() {
         let rest = &help[start + 2..];
         rest[..rest.find("  --").unwrap_or(rest.len())].to_string()
     };
-    let settings = stemsight::analyze::settings();
+    let settings = stemsight::analysis::settings();
     for r in settings["ranges"].as_array().unwrap() {
         let flag = r["flag"].as_str().unwrap();
         let default = r["default"].as_f64().unwrap();

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use stemsight::sim::{simulate, Polymorph, Sample, SimRequest};
+use stemsight::analysis::Source;
+use stemsight::crystal::{Polymorph, VacancyKind};
+use stemsight::sim::{simulate, DistractorKind, Sample, SimRequest};
 use stemsight::{Analyzer, ErrorKind, Image, Options};
 
 fn analyzer() -> &'static Analyzer {
@@ -50,8 +52,12 @@ fn tiling_is_seam_free() {
         halo: 32,
         ..Options::default()
     };
-    let a = analyzer().analyze(img, 0.2, &whole, &|_, _| true).unwrap();
-    let b = analyzer().analyze(img, 0.2, &tiled, &|_, _| true).unwrap();
+    let a = analyzer()
+        .analyze(img, 0.2, &Source::default(), &whole, &|_, _| true)
+        .unwrap();
+    let b = analyzer()
+        .analyze(img, 0.2, &Source::default(), &tiled, &|_, _| true)
+        .unwrap();
     assert!(
         b.report.settings.tiles >= 9,
         "{} tiles",
@@ -83,7 +89,13 @@ fn columns_map_back_to_the_input_grid() {
     for (px, size) in [(0.07, 480usize), (0.1, 320), (0.15, 224)] {
         let s = sample(Polymorph::H2Mono, size, px, 1e6, 21);
         let a = analyzer()
-            .analyze(&s.image, px, &Options::default(), &|_, _| true)
+            .analyze(
+                &s.image,
+                px,
+                &Source::default(),
+                &Options::default(),
+                &|_, _| true,
+            )
             .unwrap();
         let pred: Vec<(f64, f64)> = a.report.atoms.iter().map(|a| (a.x, a.y)).collect();
         let margin = 1.0 / px;
@@ -121,15 +133,21 @@ fn bad_input_is_refused_with_a_message() {
     let opts = Options::default();
     let ok = |_: usize, _: usize| true;
     let tiny = Image::from_vec(8, 8, None, vec![1.0; 64]);
-    let e = analyzer().analyze(&tiny, 0.1, &opts, &ok).unwrap_err();
+    let e = analyzer()
+        .analyze(&tiny, 0.1, &Source::default(), &opts, &ok)
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidParameter);
     let img = Image::from_vec(64, 64, None, vec![1.0; 64 * 64]);
     for px in [0.0, -1.0, 0.01, 0.9, f64::NAN] {
-        let e = analyzer().analyze(&img, px, &opts, &ok).unwrap_err();
+        let e = analyzer()
+            .analyze(&img, px, &Source::default(), &opts, &ok)
+            .unwrap_err();
         assert!(e.message.contains("pixel size"), "{}", e.message);
     }
     let nan = Image::from_vec(64, 64, None, vec![f32::NAN; 64 * 64]);
-    let e = analyzer().analyze(&nan, 0.1, &opts, &ok).unwrap_err();
+    let e = analyzer()
+        .analyze(&nan, 0.1, &Source::default(), &opts, &ok)
+        .unwrap_err();
     assert!(e.message.contains("NaN"), "{}", e.message);
     // A few bad pixels are repaired, with a warning.
     let mut data = sample(Polymorph::H2Mono, 96, 0.1, 1e5, 3).image.data;
@@ -138,6 +156,7 @@ fn bad_input_is_refused_with_a_message() {
         .analyze(
             &Image::from_vec(96, 96, None, data.clone()),
             0.1,
+            &Source::default(),
             &opts,
             &ok,
         )
@@ -149,6 +168,7 @@ fn bad_input_is_refused_with_a_message() {
             .analyze(
                 &Image::from_vec(80, 70, None, vec![v; 80 * 70]),
                 0.1,
+                &Source::default(),
                 &opts,
                 &ok,
             )
@@ -166,7 +186,9 @@ fn progress_can_cancel() {
         ..Options::default()
     };
     let e = analyzer()
-        .analyze(&s.image, 0.1, &opts, &|done, _| done < 2)
+        .analyze(&s.image, 0.1, &Source::default(), &opts, &|done, _| {
+            done < 2
+        })
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Cancelled);
 }
@@ -185,7 +207,13 @@ fn cancel_after_inference_stops_the_later_stages() {
             // Calls with done == total: the last tile, then one per later stage.
             after.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < refuse_at
         };
-        let outcome = analyzer().analyze(&s.image, 0.1, &Options::default(), &listener);
+        let outcome = analyzer().analyze(
+            &s.image,
+            0.1,
+            &Source::default(),
+            &Options::default(),
+            &listener,
+        );
         let asked = after.load(std::sync::atomic::Ordering::SeqCst);
         // The last tile and five later stages ask: refusing any of them cancels.
         if refuse_at < 6 {
@@ -203,9 +231,77 @@ fn input_image_is_not_modified() {
     let s = sample(Polymorph::H2Bi, 128, 0.1, 1e5, 9);
     let before = s.image.clone();
     analyzer()
-        .analyze(&s.image, 0.1, &Options::default(), &|_, _| true)
+        .analyze(
+            &s.image,
+            0.1,
+            &Source::default(),
+            &Options::default(),
+            &|_, _| true,
+        )
         .unwrap();
     assert_eq!(before, s.image);
+}
+
+/// The caller's source is the report's `image` section, and the reader's warnings
+/// follow the analysis's own; the self-calibrated analysis says "lattice".
+#[test]
+fn the_source_fills_the_report_image_section() {
+    use stemsight::analysis::PixelSizeSource;
+    let s = sample(Polymorph::H2Mono, 256, 0.1, 1e5, 13);
+    let plain = analyzer()
+        .analyze(
+            &s.image,
+            0.1,
+            &Source::default(),
+            &Options::default(),
+            &|_, _| true,
+        )
+        .unwrap();
+    let source = Source {
+        path: "stack.emd".to_string(),
+        pixel_size_source: PixelSizeSource::File,
+        frame: 2,
+        frames: 5,
+        acquisition: stemsight::io::Acquisition {
+            voltage_kv: Some(80.0),
+            ..Default::default()
+        },
+        reader_warnings: vec!["read the HAADF image".to_string()],
+    };
+    let r = analyzer()
+        .analyze(&s.image, 0.1, &source, &Options::default(), &|_, _| true)
+        .unwrap()
+        .report;
+    let i = &r.image;
+    assert_eq!(
+        (i.path.as_str(), i.pixel_size_source.name()),
+        ("stack.emd", "file")
+    );
+    assert_eq!(
+        (i.frame, i.frames, i.acquisition.voltage_kv),
+        (2, 5, Some(80.0))
+    );
+    let mut expected = plain.report.warnings.clone();
+    expected.push("read the HAADF image".to_string());
+    assert_eq!(r.warnings, expected);
+    assert_eq!(plain.report.image.pixel_size_source.name(), "argument");
+    assert_eq!(
+        (plain.report.image.frame, plain.report.image.frames),
+        (0, 1)
+    );
+
+    let calibrated = analyzer()
+        .analyze_self_calibrated(
+            &s.image,
+            stemsight::crystal::Chemistry::MoS2,
+            &source,
+            &Options::default(),
+            &|_, _| true,
+        )
+        .unwrap()
+        .report;
+    assert_eq!(calibrated.image.pixel_size_source.name(), "lattice");
+    assert_eq!(calibrated.image.path, "stack.emd");
 }
 
 /// Independent physics: the abTEM multislice images in ../shared/data/multislice
@@ -222,7 +318,7 @@ fn finds_columns_and_vacancies_in_multislice_images() {
             eprintln!("skipped: {} absent", tif.display());
             return;
         }
-        let loaded = stemsight::io::read::read_image(&tif).unwrap();
+        let loaded = stemsight::io::read_image(&tif).unwrap();
         let img = &loaded.frames[0];
         let truth: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join(format!("{name}_multislice.json"))).unwrap(),
@@ -241,7 +337,13 @@ fn finds_columns_and_vacancies_in_multislice_images() {
             .collect();
         let noisy = Image::from_vec(img.width, img.height, Some(px), noisy);
         let a = analyzer()
-            .analyze(&noisy, px, &Options::default(), &|_, _| true)
+            .analyze(
+                &noisy,
+                px,
+                &Source::default(),
+                &Options::default(),
+                &|_, _| true,
+            )
             .unwrap();
         let pred: Vec<(f64, f64)> = a.report.atoms.iter().map(|a| (a.x, a.y)).collect();
         let (w, h) = (img.width as f64, img.height as f64);
@@ -317,7 +419,7 @@ fn line_correction_removes_scan_jitter() {
             ..Options::default()
         };
         let a = analyzer()
-            .analyze(&s.image, 0.1, &opts, &|_, _| true)
+            .analyze(&s.image, 0.1, &Source::default(), &opts, &|_, _| true)
             .unwrap();
         let found: Vec<(f64, f64)> = a.report.atoms.iter().map(|a| (a.x, a.y)).collect();
         let (mut sx, mut sy, mut n) = (0.0, 0.0, 0usize);
@@ -351,7 +453,7 @@ fn line_correction_removes_scan_jitter() {
 /// those of a working pipeline, and every breakdown is consistent with the whole.
 #[test]
 fn eval_scores_simulated_folders() {
-    use stemsight::dataset::{write_testset, DatasetConfig};
+    use stemsight::sim::dataset::{write_testset, DatasetConfig};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("heldout");
     let cfg: DatasetConfig = serde_json::from_str(
@@ -396,7 +498,7 @@ fn eval_scores_simulated_folders() {
 /// warn that the head's site labels are swapped.
 #[test]
 fn vs2_survive_whichever_column_is_brighter() {
-    use stemsight::sim::Chemistry;
+    use stemsight::crystal::Chemistry;
     for chemistry in [Chemistry::MoS2, Chemistry::MoSe2] {
         let req = SimRequest {
             polymorph: Polymorph::H2Mono,
@@ -412,20 +514,26 @@ fn vs2_survive_whichever_column_is_brighter() {
         };
         let s = simulate(&req, 11).unwrap();
         let a = analyzer()
-            .analyze(&s.image, 0.1, &Options::default(), &|_, _| true)
+            .analyze(
+                &s.image,
+                0.1,
+                &Source::default(),
+                &Options::default(),
+                &|_, _| true,
+            )
             .unwrap();
         let calls: Vec<(f64, f64)> = a
             .report
             .vacancies
             .iter()
-            .filter(|v| v.kind == "VS2")
+            .filter(|v| v.kind == VacancyKind::VS2)
             .map(|v| (v.x, v.y))
             .collect();
         let inside = |x: f64, y: f64| x > 10.0 && y > 10.0 && x < 502.0 && y < 502.0;
         let truth: Vec<_> = s
             .vacancies
             .iter()
-            .filter(|v| v.kind == "VS2" && inside(v.x, v.y))
+            .filter(|v| v.kind == VacancyKind::VS2 && inside(v.x, v.y))
             .collect();
         let found = truth
             .iter()
@@ -434,10 +542,14 @@ fn vs2_survive_whichever_column_is_brighter() {
         let missing_metal = s
             .distractors
             .iter()
-            .filter(|d| d.kind == "VMo" && inside(d.x, d.y))
+            .filter(|d| d.kind == DistractorKind::MetalVacancy && inside(d.x, d.y))
             .filter(|d| nearest(&calls, d.x, d.y) < 7.0)
             .count();
-        let n_metal = s.distractors.iter().filter(|d| d.kind == "VMo").count();
+        let n_metal = s
+            .distractors
+            .iter()
+            .filter(|d| d.kind == DistractorKind::MetalVacancy)
+            .count();
         println!(
             "{chemistry:?}: {found}/{} VS2 found, {missing_metal} of {n_metal} Mo vacancies called VS2",
             truth.len()
@@ -466,7 +578,9 @@ fn implausible_results_are_warned_about() {
     let s = sample(Polymorph::H2Mono, 192, 0.1, 1e6, 31);
     let o = Options::default();
     let doubts = |a: &stemsight::Analysis| -> Vec<String> { a.report.warnings.clone() };
-    let right = analyzer().analyze(&s.image, 0.1, &o, &|_, _| true).unwrap();
+    let right = analyzer()
+        .analyze(&s.image, 0.1, &Source::default(), &o, &|_, _| true)
+        .unwrap();
     assert!(
         !doubts(&right)
             .iter()
@@ -476,7 +590,9 @@ fn implausible_results_are_warned_about() {
     );
     // A pixel size 3× too large (0.1 Å/px image said to be 0.3): the lattice check and
     // the density check both object, and the pixel size is beyond the trained range.
-    let wrong = analyzer().analyze(&s.image, 0.3, &o, &|_, _| true).unwrap();
+    let wrong = analyzer()
+        .analyze(&s.image, 0.3, &Source::default(), &o, &|_, _| true)
+        .unwrap();
     let w = doubts(&wrong);
     assert!(
         w.iter()
@@ -490,7 +606,9 @@ fn implausible_results_are_warned_about() {
     );
     // A blank frame: no dynamic range.
     let blank = Image::from_vec(64, 64, Some(0.1), vec![7.0; 64 * 64]);
-    let flat = analyzer().analyze(&blank, 0.1, &o, &|_, _| true).unwrap();
+    let flat = analyzer()
+        .analyze(&blank, 0.1, &Source::default(), &o, &|_, _| true)
+        .unwrap();
     assert!(
         doubts(&flat).iter().any(|w| w.contains("grey level")),
         "{:?}",

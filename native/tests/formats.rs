@@ -3,7 +3,7 @@
 //! calibration checked against the crystal lattice on simulated images with known truth.
 
 use std::path::{Path, PathBuf};
-use stemsight::io::read::read_image;
+use stemsight::io::read_image;
 
 mod common;
 use common::stemsight;

@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use stemsight::io::read::read_image_with;
+use stemsight::io::read_image_with;
 use stemsight::io::ReadOptions;
 
 /// Longest a reader may take on one mutant before it counts as a hang.

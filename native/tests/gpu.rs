@@ -3,9 +3,11 @@
 //! without a usable GPU, print why the check was skipped and pass.
 
 use std::path::PathBuf;
-use stemsight::normalize::normalize;
-use stemsight::sim::{simulate, Polymorph, SimRequest};
-use stemsight::tiling::TilePlan;
+use stemsight::analysis::Source;
+use stemsight::crystal::Polymorph;
+use stemsight::nn::normalize::normalize;
+use stemsight::nn::tiling::TilePlan;
+use stemsight::sim::{simulate, SimRequest};
 use stemsight::{Analyzer, Device, Options};
 
 fn analyzer() -> Analyzer {
@@ -75,8 +77,12 @@ fn gpu_matches_cpu_on_simulated_images() {
 
         // Detections through the whole pipeline on each device.
         let options = Options::default();
-        let a = cpu.analyze(image, px, &options, &|_, _| true).unwrap();
-        let b = gpu.analyze(image, px, &options, &|_, _| true).unwrap();
+        let a = cpu
+            .analyze(image, px, &Source::default(), &options, &|_, _| true)
+            .unwrap();
+        let b = gpu
+            .analyze(image, px, &Source::default(), &options, &|_, _| true)
+            .unwrap();
         let (ra, rb) = (&a.report, &b.report);
         assert_eq!(ra.atoms.len(), rb.atoms.len(), "image {k}: atom count");
         for (p, q) in ra.atoms.iter().zip(&rb.atoms) {

@@ -5,7 +5,8 @@
 //! is a `Model` error at load, and tiling never indexes past a head's outputs.
 
 use std::path::{Path, PathBuf};
-use stemsight::network::{sha256_file, Network};
+use stemsight::nn::card::sha256_file;
+use stemsight::nn::network::Network;
 
 fn model_dirs() -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models");
@@ -71,7 +72,7 @@ fn tract_reproduces_pytorch_on_fixture() {
         let tile = shape[3] as usize;
         // Rust normalization of the raw fixture must equal Python's.
         let (_, raw) = read_npy(&fixture.join("raw.npy"));
-        let ours = stemsight::normalize::normalize(&raw, &net.card.input.normalization);
+        let ours = stemsight::nn::normalize::normalize(&raw, &net.card.input.normalization);
         let worst_norm = ours
             .iter()
             .zip(&input)
@@ -281,7 +282,7 @@ fn nan_weights_are_refused() {
 /// index past a head's outputs: the run is a `Model` error, not a panic.
 #[test]
 fn tiling_refuses_outputs_that_disagree_with_the_card() {
-    use stemsight::tiling::{run_tiled, TilePlan};
+    use stemsight::nn::tiling::{run_tiled, TilePlan};
     let mut net = Network::load(&model_dirs()[0]).unwrap();
     let (w, h) = (80, 70);
     let image: Vec<f32> = (0..w * h).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();

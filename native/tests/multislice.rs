@@ -4,7 +4,8 @@
 
 use rand::SeedableRng;
 use std::path::PathBuf;
-use stemsight::sim::{render, Polymorph, SimParams, SimRequest};
+use stemsight::crystal::Polymorph;
+use stemsight::sim::{render, SimParams, SimRequest};
 
 fn shared() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/multislice");
@@ -90,7 +91,7 @@ fn multislice_ratios_lie_inside_the_randomized_range() {
         let cols: Vec<(f64, f64, String)> = s
             .columns
             .iter()
-            .map(|c| (c.x, c.y, c.site.clone()))
+            .map(|c| (c.x, c.y, c.site.name()))
             .collect();
         ratios(s.image.width, &s.image.data, &cols)
     };

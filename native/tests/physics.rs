@@ -2,10 +2,11 @@
 //! Each test prints its measured value so the numbers can be quoted.
 
 use rand::SeedableRng;
-use stemsight::fft::Fft2;
+use stemsight::crystal::LATTICE_A_ANGSTROM;
+use stemsight::crystal::{Column, Polymorph, Site, VacancyKind};
+use stemsight::math::fft::Fft2;
 use stemsight::sim::noise::DetectorParams;
-use stemsight::sim::structure::LATTICE_A_ANGSTROM;
-use stemsight::sim::{render, simulate, ColumnTruth, Polymorph, Sample, SimParams, SimRequest};
+use stemsight::sim::{render, simulate, ColumnTruth, Sample, SimParams, SimRequest};
 
 fn clean(polymorph: Polymorph, size: usize, px: f64, seed: u64) -> Sample {
     let req = SimRequest {
@@ -54,8 +55,8 @@ fn peak(s: &Sample, pred: impl Fn(&ColumnTruth) -> bool) -> f64 {
     )
 }
 
-fn site_peak(s: &Sample, sublattice: &str) -> f64 {
-    peak(s, |c| c.sublattice == sublattice)
+fn site_peak(s: &Sample, sublattice: Site) -> f64 {
+    peak(s, |c| c.sublattice == Some(sublattice))
 }
 
 #[test]
@@ -183,7 +184,7 @@ fn mo_s2_ratio_is_realistic_and_follows_the_cross_section() {
 #[test]
 fn bilayer_2h_sites_are_equal() {
     let s = clean(Polymorph::H2Bi, 256, 0.1, 3);
-    let (a, b) = (site_peak(&s, "A"), site_peak(&s, "B"));
+    let (a, b) = (site_peak(&s, Site::A), site_peak(&s, Site::B));
     println!(
         "2H-2L: A {a:.3}, B {b:.3}, |A−B|/A = {:.4}",
         (a - b).abs() / a
@@ -194,7 +195,7 @@ fn bilayer_2h_sites_are_equal() {
 #[test]
 fn trilayer_2h_a_is_a_little_brighter() {
     let s = clean(Polymorph::H2Tri, 256, 0.1, 3);
-    let (a, b) = (site_peak(&s, "A"), site_peak(&s, "B"));
+    let (a, b) = (site_peak(&s, Site::A), site_peak(&s, Site::B));
     println!("2H-3L: A (2Mo+S2) {a:.3}, B (Mo+2S2) {b:.3}");
     assert!(a > b && a < 1.5 * b);
 }
@@ -202,18 +203,26 @@ fn trilayer_2h_a_is_a_little_brighter() {
 #[test]
 fn rhombohedral_bilayer_has_three_ordered_levels() {
     let s = clean(Polymorph::R3Bi, 256, 0.1, 4);
-    let (mo, mos2, s2) = (site_peak(&s, "A"), site_peak(&s, "B"), site_peak(&s, "C"));
+    let (mo, mos2, s2) = (
+        site_peak(&s, Site::A),
+        site_peak(&s, Site::B),
+        site_peak(&s, Site::C),
+    );
     println!("3R-2L: Mo+S2 {mos2:.3} > Mo {mo:.3} > S2 {s2:.3}");
     assert!(mos2 > mo && mo > s2);
     assert!(interior(&s, 5.0)
-        .filter(|c| c.sublattice == "C")
-        .all(|c| c.site == "S2"));
+        .filter(|c| c.sublattice == Some(Site::C))
+        .all(|c| c.site == Column::CHALCOGEN_PAIR));
 }
 
 #[test]
 fn rhombohedral_trilayer_sites_are_equal() {
     let s = clean(Polymorph::R3Tri, 256, 0.1, 5);
-    let v = [site_peak(&s, "A"), site_peak(&s, "B"), site_peak(&s, "C")];
+    let v = [
+        site_peak(&s, Site::A),
+        site_peak(&s, Site::B),
+        site_peak(&s, Site::C),
+    ];
     let (lo, hi) = (
         v.iter().cloned().fold(f64::MAX, f64::min),
         v.iter().cloned().fold(f64::MIN, f64::max),
@@ -231,7 +240,11 @@ fn rhombohedral_trilayer_sites_are_equal() {
 #[test]
 fn one_t_has_bright_mo_and_two_equal_s_sites() {
     let s = clean(Polymorph::T1, 256, 0.1, 6);
-    let (mo, sb, sc) = (site_peak(&s, "A"), site_peak(&s, "B"), site_peak(&s, "C"));
+    let (mo, sb, sc) = (
+        site_peak(&s, Site::A),
+        site_peak(&s, Site::B),
+        site_peak(&s, Site::C),
+    );
     println!("1T: Mo {mo:.3}, S(B) {sb:.3}, S(C) {sc:.3}");
     assert!(mo > sb && (sb - sc).abs() / sb < 0.03);
 }
@@ -248,12 +261,14 @@ fn vacancy_contrast() {
         ..Default::default()
     };
     let s = simulate(&req, 11).unwrap();
-    let s2 = peak(&s, |c| c.site == "S2");
-    let vs1 = peak(&s, |c| c.site == "S");
+    let s2 = peak(&s, |c| c.site == Column::CHALCOGEN_PAIR);
+    let vs1 = peak(&s, |c| c.site == Column::CHALCOGEN);
     let vs2 = median(
         s.vacancies
             .iter()
-            .filter(|v| v.kind == "VS2" && v.x > 5.0 && v.y > 5.0 && v.x < 378.0 && v.y < 378.0)
+            .filter(|v| {
+                v.kind == VacancyKind::VS2 && v.x > 5.0 && v.y > 5.0 && v.x < 378.0 && v.y < 378.0
+            })
             .map(|v| value_at(&s, v.x, v.y))
             .collect(),
     );
@@ -362,8 +377,8 @@ fn shot_noise_is_poisson_at_the_given_dose() {
     let sigma: f64 = clean
         .columns
         .iter()
-        .map(|c| match c.site.as_str() {
-            "Mo" => clean.params.cross_section(42),
+        .map(|c| match c.site {
+            Column::METAL => clean.params.cross_section(42),
             _ => 2.0 * clean.params.cross_section(16),
         })
         .sum();
@@ -437,7 +452,7 @@ fn thick_carbon_is_visible() {
 
 #[test]
 fn other_chemistries_follow_z_contrast_and_their_lattice_constant() {
-    use stemsight::sim::Chemistry;
+    use stemsight::crystal::Chemistry;
     // Same structure, other atoms: the metal/chalcogen integrated ratio must follow
     // (Z_M / Z_X)^n / 2 and the nearest-neighbour distance a/√3 of that chemistry.
     for chem in [Chemistry::WS2, Chemistry::MoSe2, Chemistry::WSe2] {
@@ -454,8 +469,8 @@ fn other_chemistries_follow_z_contrast_and_their_lattice_constant() {
         };
         let (full, integrated) = integrated_ratio(&base, 11, |_| {});
         let (zm, zx) = (
-            chem.atomic_number(stemsight::sim::Element::Mo) as f64,
-            chem.atomic_number(stemsight::sim::Element::S) as f64,
+            chem.atomic_number(stemsight::crystal::Element::Mo) as f64,
+            chem.atomic_number(stemsight::crystal::Element::S) as f64,
         );
         let expected = (zm / zx).powf(stemsight::sim::params::NOMINAL_ZN_EXPONENT) / 2.0;
         // Nearest metal–chalcogen distance in the truth, in Å.

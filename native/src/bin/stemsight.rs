@@ -3,14 +3,15 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use stemsight::analyze::{self, default_models_dir};
-use stemsight::dataset::{write_dataset, write_testset, DatasetConfig};
+use stemsight::analysis::localize::Refinement;
+use stemsight::analysis::{default_models_dir, settings, PixelSizeSource, Source};
+use stemsight::crystal::{Chemistry, Polymorph};
 use stemsight::eval::{evaluate, summary_table};
-use stemsight::io::read::read_image_with;
+use stemsight::io::read_image_with;
 use stemsight::io::ReadOptions;
-use stemsight::localize::Refinement;
-use stemsight::outputs::write_analysis;
-use stemsight::sim::{simulate, BoundaryShape, Chemistry, Polymorph, SimRequest};
+use stemsight::report::folder::write_analysis;
+use stemsight::sim::dataset::{write_dataset, write_testset, DatasetConfig};
+use stemsight::sim::{simulate, BoundaryShape, SimRequest};
 use stemsight::{Analyzer, Device, Options, Tasks};
 
 #[derive(Parser)]
@@ -69,11 +70,11 @@ struct EngineArgs {
     #[arg(long)]
     no_hollow_check: bool,
     /// Carbon-map level (0..1, × 10 Å) from which an area counts as contaminated.
-    #[arg(long, default_value_t = analyze::CARBON_THRESHOLD.default)]
+    #[arg(long, default_value_t = settings::CARBON_THRESHOLD.default)]
     carbon_threshold: f64,
     /// Average the carbon map over about this many Å (σ) before thresholding, so that the
     /// decision does not depend on whether a site holds a column (0: pixel by pixel).
-    #[arg(long, default_value_t = analyze::CARBON_SMOOTHING_A.default)]
+    #[arg(long, default_value_t = settings::CARBON_SMOOTHING_A.default)]
     carbon_smoothing: f64,
     /// Sub-pixel refinement of columns: combined (image and heatmap fits, weighted by column kind
     /// and contamination), gaussian (2D fit on the image alone), centroid (on the image) or heatmap.
@@ -85,11 +86,11 @@ struct EngineArgs {
     no_line_correction: bool,
     /// Average polymorph probabilities over this many Å before each pixel takes its
     /// most likely class (0: per pixel).
-    #[arg(long, default_value_t = analyze::POLYMORPH_SMOOTHING.default)]
+    #[arg(long, default_value_t = settings::POLYMORPH_SMOOTHING.default)]
     polymorph_smoothing: f64,
     /// Views of each tile the network sees, averaged: 1 (as it is) up to 8 (every
     /// rotation and mirror); 8 is about 7× slower and a little more accurate.
-    #[arg(long, default_value_t = analyze::VIEWS.default as usize)]
+    #[arg(long, default_value_t = settings::VIEWS.default as usize)]
     views: usize,
     /// cpu, or cuda (builds with the `cuda` feature; falls back to the CPU with a warning).
     #[arg(long, default_value = "cpu")]
@@ -98,17 +99,17 @@ struct EngineArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Context around each tile centre, in model pixels.
-    #[arg(long, default_value_t = analyze::HALO.default as usize)]
+    #[arg(long, default_value_t = settings::HALO.default as usize)]
     halo: usize,
     /// The TMD imaged: MoS2, WS2, MoSe2 or WSe2. Its lattice constant checks the
     /// calibration (MoS2 assumed, and said so, when absent).
     #[arg(long)]
     chemistry: Option<String>,
     /// Atom heatmap level (0..1) a column peak must reach.
-    #[arg(long, default_value_t = analyze::ATOM_THRESHOLD.default as f32)]
+    #[arg(long, default_value_t = settings::ATOM_THRESHOLD.default as f32)]
     atom_threshold: f32,
     /// P(VS1) + P(VS2) level (0..1) that outlines a vacancy.
-    #[arg(long, default_value_t = analyze::VACANCY_THRESHOLD.default as f32)]
+    #[arg(long, default_value_t = settings::VACANCY_THRESHOLD.default as f32)]
     vacancy_threshold: f32,
 }
 
@@ -250,7 +251,7 @@ struct DatasetArgs {
 /// `--threads N`: the size of rayon's global pool, which the whole engine uses.
 fn use_threads(threads: Option<usize>) -> Result<()> {
     if let Some(t) = threads {
-        stemsight::analyze::threads_range().check(t as f64)?;
+        stemsight::analysis::threads_range().check(t as f64)?;
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build_global()?;
@@ -297,7 +298,7 @@ fn run_simulate(a: SimulateArgs) -> Result<()> {
         chemistry: chemistry(&a.chemistry)?,
     };
     let sample = simulate(&req, a.seed)?;
-    stemsight::outputs::write_simulation(&a.out, &sample, a.png)?;
+    stemsight::sim::folder::write_simulation(&a.out, &sample, a.png)?;
     eprintln!(
         "{}: {}×{} px at {} Å/px, {} columns, {} vacancies",
         a.out.display(),
@@ -389,7 +390,7 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
     };
     options.validate()?;
     use_threads(e.threads)?;
-    let device: Device = e.device.parse().map_err(anyhow::Error::msg)?;
+    let device: Device = e.device.parse()?;
     let dir = e.models.clone().unwrap_or_else(default_models_dir);
     let mut analyzer = Analyzer::load(&dir)?;
     if device == Device::Cuda {
@@ -417,7 +418,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     // What an interrupted run left: a result moved aside is put back, partial ones go.
-    for problem in stemsight::outputs::recover_leftovers(&a.out) {
+    for problem in stemsight::report::folder::recover_leftovers(&a.out) {
         eprintln!("warning: {problem}");
     }
     let bar = progress_bar(a.images.len(), "images");
@@ -536,13 +537,13 @@ fn analyze_file(
     let name = path.display().to_string();
     if out.is_dir() {
         // A stack's frames are folders inside `out`: finish their interrupted writes.
-        for problem in stemsight::outputs::recover_leftovers(out) {
+        for problem in stemsight::report::folder::recover_leftovers(out) {
             complain(format!("warning: {problem}"));
         }
     }
     let frame_dir = |f: usize| out.join(format!("frame-{f:04}"));
     if skip_existing {
-        if stemsight::outputs::is_complete(out) {
+        if stemsight::report::folder::is_complete(out) {
             print(format!("{name}: already analyzed, skipped"));
             return Ok(0);
         }
@@ -553,9 +554,9 @@ fn analyze_file(
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
             .and_then(|report| report["image"]["frames"].as_u64())
             .map(|n| n as usize);
-        if let Some(n) = frames
-            .filter(|&n| n > 1 && (0..n).all(|f| stemsight::outputs::is_complete(&frame_dir(f))))
-        {
+        if let Some(n) = frames.filter(|&n| {
+            n > 1 && (0..n).all(|f| stemsight::report::folder::is_complete(&frame_dir(f)))
+        }) {
             for f in 0..n {
                 print(format!("[frame {f}] {name}: already analyzed, skipped"));
             }
@@ -588,7 +589,7 @@ fn analyze_file(
         }),
     };
     if let Some(p) = shared {
-        stemsight::analyze::check_pixel_size(p)?;
+        stemsight::analysis::check_pixel_size(p)?;
     }
     let go_on = &|_, _| true;
     let mut failed = 0;
@@ -598,35 +599,36 @@ fn analyze_file(
         } else {
             out.to_path_buf()
         };
-        if skip_existing && n > 1 && stemsight::outputs::is_complete(&dir) {
+        if skip_existing && n > 1 && stemsight::report::folder::is_complete(&dir) {
             print(format!("[frame {f}] {name}: already analyzed, skipped"));
             continue;
         }
         let analyzed = || -> Result<Vec<String>> {
-            let mut analysis = match (pixel_size, frame.pixel_size_angstrom) {
+            let source = |pixel_size_source| Source {
+                path: name.clone(),
+                pixel_size_source,
+                frame: f,
+                frames: n,
+                acquisition: loaded.acquisition.clone(),
+                reader_warnings: loaded.warnings.clone(),
+            };
+            let analysis = match (pixel_size, frame.pixel_size_angstrom) {
                 (Some(PixelSize::Lattice), _) => {
                     let chemistry = options
                         .chemistry
                         .context("--pixel-size lattice needs --chemistry")?;
-                    analyzer.analyze_self_calibrated(frame, chemistry, options, go_on)?
+                    let source = source(PixelSizeSource::Lattice);
+                    analyzer.analyze_self_calibrated(frame, chemistry, &source, options, go_on)?
                 }
                 (given, file) => {
-                    let (p, source) = match (given, file) {
-                        (Some(PixelSize::Angstrom(p)), _) => (p, "argument"),
-                        (_, Some(p)) => (p, "file"),
+                    let (p, from) = match (given, file) {
+                        (Some(PixelSize::Angstrom(p)), _) => (p, PixelSizeSource::Argument),
+                        (_, Some(p)) => (p, PixelSizeSource::File),
                         _ => bail!("no pixel size: this frame has no calibration"),
                     };
-                    let mut a = analyzer.analyze(frame, p, options, go_on)?;
-                    a.report.image.pixel_size_source = source.to_string();
-                    a
+                    analyzer.analyze(frame, p, &source(from), options, go_on)?
                 }
             };
-            let r = &mut analysis.report;
-            r.image.path = name.clone();
-            r.image.frame = f;
-            r.image.frames = n;
-            r.image.acquisition = loaded.acquisition.clone();
-            r.warnings.extend(loaded.warnings.iter().cloned());
             write_analysis(&dir, &analysis, &frame.data)?;
             let mut lines = vec![analysis.report.summary_text()];
             if n > 1 {

@@ -52,8 +52,9 @@
 //!   nest at most 64 deep and a file holds at most a million tags, so truncated or
 //!   scrambled files give an error (Decode) and never a panic or a huge allocation.
 
-use super::read::{unit_to_angstrom, Loaded};
-use super::{pick_detector, Acquisition, ReadOptions};
+use super::frames::Loaded;
+use super::frames::{pick_detector, Acquisition, ReadOptions};
+use super::units::unit_to_angstrom;
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::Image;
 use std::fs::File;

@@ -7,8 +7,9 @@
 //! multi-detector acquisition holds several images; the HAADF one is read unless
 //! `ReadOptions::detector` names another.
 
-use super::read::{unit_to_angstrom, Loaded};
-use super::{pick_detector, Acquisition, ReadOptions};
+use super::frames::Loaded;
+use super::frames::{pick_detector, Acquisition, ReadOptions};
+use super::units::unit_to_angstrom;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use hdf5_reader::{Dataset, Datatype, Hdf5File};
@@ -245,7 +246,7 @@ mod tests {
     fn reads_the_haadf_image_of_a_two_detector_file() {
         // scripts/make_emd_fixture.py: DF4 first, then a two-frame HAADF image whose
         // pixel (r, c) of frame k is 1000 k + 10 r + c, at 0.125 Å/px.
-        let loaded = crate::io::read::read_image(&data("tests/data/velox_two_detectors.emd"))
+        let loaded = crate::io::read_image(&data("tests/data/velox_two_detectors.emd"))
             .expect("fixture reads");
         assert_eq!(loaded.frames.len(), 2);
         for (k, f) in loaded.frames.iter().enumerate() {
@@ -268,7 +269,7 @@ mod tests {
             ..ReadOptions::default()
         };
         let path = data("tests/data/velox_two_detectors.emd");
-        let df4 = crate::io::read::read_image_with(&path, &options).unwrap();
+        let df4 = crate::io::read_image_with(&path, &options).unwrap();
         assert_eq!(df4.frames.len(), 1);
         assert!(df4.frames[0].data.iter().all(|&v| v == 7.0));
         assert!((df4.frames[0].pixel_size_angstrom.unwrap() - 0.2).abs() < 1e-9);
@@ -277,7 +278,7 @@ mod tests {
             detector: Some("BF".into()),
             ..ReadOptions::default()
         };
-        let e = crate::io::read::read_image_with(&path, &options).unwrap_err();
+        let e = crate::io::read_image_with(&path, &options).unwrap_err();
         assert!(e.to_string().contains("DF4, HAADF"), "{e}");
     }
 
@@ -289,8 +290,8 @@ mod tests {
             eprintln!("skipped: real EMD/TIFF pair not present");
             return;
         }
-        let a = crate::io::read::read_image(&emd).unwrap();
-        let b = crate::io::read::read_image(&tif).unwrap();
+        let a = crate::io::read_image(&emd).unwrap();
+        let b = crate::io::read_image(&tif).unwrap();
         let q = &a.acquisition;
         assert_eq!(q.voltage_kv, Some(60.0));
         assert_eq!(q.detector.as_deref(), Some("HAADF"));
@@ -318,20 +319,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("broken.emd");
         std::fs::write(&p, b"not an hdf5 file at all").unwrap();
-        let e = crate::io::read::read_image(&p).unwrap_err();
+        let e = crate::io::read_image(&p).unwrap_err();
         assert!(e.to_string().contains("HDF5"), "{e}");
         // A truncated or scrambled Velox file is an error with a message, never a panic.
         let whole = std::fs::read(data("tests/data/velox_two_detectors.emd")).unwrap();
         for cut in [600, 4000, 8000, whole.len() - 100] {
             std::fs::write(&p, &whole[..cut]).unwrap();
-            assert!(crate::io::read::read_image(&p).is_err(), "cut at {cut}");
+            assert!(crate::io::read_image(&p).is_err(), "cut at {cut}");
         }
         let mut scrambled = whole.clone();
         for i in (700..scrambled.len()).step_by(37) {
             scrambled[i] ^= 0x5a;
         }
         std::fs::write(&p, &scrambled).unwrap();
-        let _ = crate::io::read::read_image(&p);
+        let _ = crate::io::read_image(&p);
     }
 
     #[test]

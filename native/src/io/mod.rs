@@ -9,146 +9,72 @@
 
 pub mod dm;
 pub mod emd;
+pub mod frames;
 pub mod mrc;
 pub mod npy;
 pub mod png;
-pub mod read;
 pub mod ser;
 pub mod tiff;
+pub mod units;
+
+pub use frames::{pick_detector, Acquisition, Loaded, ReadOptions, MAX_EXPANSION, MAX_FRAME_SIDE};
 
 use crate::error::{Error, ErrorKind, Result};
-use serde::{Deserialize, Serialize};
-
-/// The largest frame side the engine analyzes (px). 16384² float32 is 1 GiB of input;
-/// the engine's own working set is several times that, so larger frames are refused
-/// before any pixel is decoded (override with `ReadOptions::max_frame_pixels`).
-pub const MAX_FRAME_SIDE: usize = 16384;
-
-/// How to read a file.
-#[derive(Debug, Clone)]
-pub struct ReadOptions {
-    /// Which detector's image to read from a multi-detector file (case-insensitive
-    /// substring of the detector name, e.g. "HAADF", "ADF2"); `None` picks the HAADF
-    /// or the highest-angle annular detector.
-    pub detector: Option<String>,
-    /// Largest number of pixels one frame may declare.
-    pub max_frame_pixels: usize,
-    /// Largest number of pixels all frames of one file may declare together.
-    pub max_total_pixels: usize,
-}
-
-impl Default for ReadOptions {
-    fn default() -> Self {
-        ReadOptions {
-            detector: None,
-            max_frame_pixels: MAX_FRAME_SIDE * MAX_FRAME_SIDE,
-            max_total_pixels: 4 * MAX_FRAME_SIDE * MAX_FRAME_SIDE,
-        }
-    }
-}
-
-impl ReadOptions {
-    /// Refuses a declared frame size before anything is allocated for it.
-    pub fn check_size(&self, width: usize, height: usize, frames: usize) -> Result<()> {
-        let too_big = |what: String| Error::new(ErrorKind::Unsupported, what);
-        if width == 0 || height == 0 || frames == 0 {
-            return Err(Error::new(
-                ErrorKind::Decode,
-                format!("the file declares an empty image ({width}×{height}, {frames} frames)"),
-            ));
-        }
-        let px = width.saturating_mul(height);
-        if px > self.max_frame_pixels {
-            return Err(too_big(format!(
-                "the file declares a {width}×{height} frame, more than the {} pixels per frame the engine analyzes",
-                self.max_frame_pixels
-            )));
-        }
-        if px.saturating_mul(frames) > self.max_total_pixels {
-            return Err(too_big(format!(
-                "the file declares {frames} frames of {width}×{height}, more than the {} pixels per file the engine reads",
-                self.max_total_pixels
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// What the file says about how the image was acquired; `None` where it says nothing.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Acquisition {
-    /// Accelerating voltage (kV).
-    pub voltage_kv: Option<f64>,
-    /// Name of the detector whose image was read (e.g. "HAADF", "ADF1").
-    pub detector: Option<String>,
-    /// Detector collection angles (mrad).
-    pub detector_inner_mrad: Option<f64>,
-    pub detector_outer_mrad: Option<f64>,
-    /// Probe convergence semi-angle (mrad).
-    pub convergence_mrad: Option<f64>,
-    /// Pixel dwell time (µs).
-    pub dwell_time_us: Option<f64>,
-    /// Indicated magnification.
-    pub magnification: Option<f64>,
-    /// Microscope name or model.
-    pub microscope: Option<String>,
-    /// Every detector image the file holds, in file order (empty for single-image files).
-    pub detectors_in_file: Vec<String>,
-}
-
-/// Picks one detector's image among several by name: the one matching `wanted`
-/// (case-insensitive substring) if given, else the HAADF, else the highest-angle
-/// annular detector the names reveal (ADF2 over ADF1, DF4 over DF2), else the first.
-/// `Err` names the detectors when `wanted` matches none.
-pub fn pick_detector(names: &[String], wanted: Option<&str>) -> Result<usize> {
-    if names.is_empty() {
-        return Err(Error::new(ErrorKind::Decode, "the file holds no image"));
-    }
-    let upper: Vec<String> = names.iter().map(|n| n.to_ascii_uppercase()).collect();
-    if let Some(w) = wanted {
-        let w = w.to_ascii_uppercase();
-        return upper
-            .iter()
-            .position(|n| *n == w)
-            .or_else(|| upper.iter().position(|n| n.contains(&w)))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "no detector named '{}' in the file (it holds {})",
-                    wanted.unwrap_or_default(),
-                    names.join(", ")
-                ))
-            });
-    }
-    if let Some(i) = upper.iter().position(|n| n.contains("HAADF")) {
-        return Ok(i);
-    }
-    // Annular detectors by rank: a trailing number orders ADF1 < ADF2 and DF2 < DF4
-    // (JEOL and Velox number them outwards); bright field ranks last.
-    let rank = |n: &str| -> i64 {
-        if n.contains("BF") && !n.contains("ADF") && !n.contains("DF") {
-            return -1;
-        }
-        if n.contains("DF") {
-            let digits: String = n
-                .chars()
-                .rev()
-                .take_while(|c| c.is_ascii_digit())
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            return 1 + digits.parse::<i64>().unwrap_or(0);
-        }
-        0
-    };
-    let best = (0..names.len())
-        .max_by_key(|&i| (rank(&upper[i]), -(i as i64)))
-        .unwrap_or(0);
-    Ok(best)
-}
+use crate::image::Image;
+use std::path::Path;
 
 /// Where a file of `../shared/data` (the real microscope files tests read) would be.
+/// The extensions `read_image` reads, lower case.
+pub const EXTENSIONS: [&str; 9] = [
+    "tif", "tiff", "png", "emd", "dm3", "dm4", "ser", "emi", "mrc",
+];
+
+/// Reads a file into one `Image` per frame with the default options.
+pub fn read_image(path: &Path) -> Result<Loaded> {
+    read_image_with(path, &ReadOptions::default())
+}
+
+/// Reads a TIFF, PNG, Velox EMD, DM3/DM4, SER/EMI or MRC file into one `Image` per frame.
+pub fn read_image_with(path: &Path, options: &ReadOptions) -> Result<Loaded> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let loaded = match ext.as_str() {
+        "tif" | "tiff" => tiff::read_tiff(path, options),
+        "png" => png::read_png(path, options),
+        "emd" => emd::read_emd(path, options),
+        "dm3" | "dm4" => dm::read_dm(path, options),
+        "ser" | "emi" => ser::read_ser(path, options),
+        "mrc" => mrc::read_mrc(path, options),
+        _ => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "unsupported file type '.{ext}' (use TIFF, PNG, Velox EMD, DM3/DM4, SER/EMI or MRC)"
+            ),
+        )),
+    }
+    .map_err(|e| {
+        if e.path.is_none() {
+            e.with_path(path)
+        } else {
+            e
+        }
+    })?;
+    for f in &loaded.frames {
+        check_frame(f).map_err(|e| e.with_path(path))?;
+    }
+    Ok(loaded)
+}
+
+fn check_frame(img: &Image) -> Result<()> {
+    if img.width == 0 || img.height == 0 {
+        return Err(Error::new(ErrorKind::Decode, "image has zero size"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) fn shared_data_path(rel: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -218,5 +144,160 @@ mod tests {
             ErrorKind::Unsupported
         );
         assert_eq!(o.check_size(0, 5, 1).unwrap_err().kind, ErrorKind::Decode);
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::units::{imagej_unit, unit_to_angstrom};
+    use super::*;
+    use ::tiff::encoder::{colortype, Rational, TiffEncoder};
+    use ::tiff::tags::ResolutionUnit;
+    use ::tiff::tags::Tag;
+    use std::path::PathBuf;
+
+    /// A 16-bit, two-frame ImageJ stack calibrated in nm, as Fiji saves one.
+    #[test]
+    fn reads_16_bit_stack_with_nm_calibration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stack.tif");
+        {
+            let mut enc = TiffEncoder::new(std::fs::File::create(&path).unwrap()).unwrap();
+            for frame in 0..2u16 {
+                let data: Vec<u16> = (0..20 * 10).map(|i| i as u16 + 1000 * frame).collect();
+                let mut img = enc.new_image::<colortype::Gray16>(20, 10).unwrap();
+                img.encoder()
+                    .write_tag(Tag::ImageDescription, "ImageJ=1.53t\nimages=2\nunit=nm\n")
+                    .unwrap();
+                img.resolution_unit(ResolutionUnit::None);
+                // 125 px per nm = 0.08 Å/px
+                img.x_resolution(Rational { n: 125, d: 1 });
+                img.y_resolution(Rational { n: 125, d: 1 });
+                img.write_data(&data).unwrap();
+            }
+        }
+        let loaded = read_image(&path).unwrap();
+        assert_eq!(loaded.frames.len(), 2);
+        let f = &loaded.frames[1];
+        assert_eq!((f.width, f.height), (20, 10));
+        assert!((f.pixel_size_angstrom.unwrap() - 0.08).abs() < 1e-9);
+        assert_eq!(f.data[5], 1005.0);
+    }
+
+    /// tifffile's own JSON description stands before ImageJ's: the unit is still found.
+    #[test]
+    fn imagej_unit_is_found_behind_another_description() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tifffile.tif");
+        let bytes = crate::io::tiff::tests::with_descriptions(
+            &["{\"shape\": [1, 2]}", "ImageJ=1.53t\nunit=nm\n"],
+            Some(50),
+        );
+        std::fs::write(&path, bytes).unwrap();
+        let f = &read_image(&path).unwrap().frames[0];
+        // 50 px per nm = 0.2 Å/px
+        assert!((f.pixel_size_angstrom.unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(f.data, vec![10.0, 20.0]);
+    }
+
+    /// 8-bit without calibration; resolution in centimetres without ImageJ description.
+    #[test]
+    fn reads_8_bit_and_centimetre_resolution() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.tif");
+        {
+            let mut enc = TiffEncoder::new(std::fs::File::create(&plain).unwrap()).unwrap();
+            enc.write_image::<colortype::Gray8>(16, 16, &[7u8; 256])
+                .unwrap();
+        }
+        let f = &read_image(&plain).unwrap().frames[0];
+        assert_eq!(f.pixel_size_angstrom, None);
+        assert_eq!(f.data[0], 7.0);
+
+        let cm = dir.path().join("cm.tif");
+        {
+            let mut enc = TiffEncoder::new(std::fs::File::create(&cm).unwrap()).unwrap();
+            let mut img = enc.new_image::<colortype::Gray32Float>(16, 16).unwrap();
+            img.resolution_unit(ResolutionUnit::Centimeter);
+            // 1e9 px per cm = 0.1 Å/px
+            img.x_resolution(Rational {
+                n: 1_000_000_000,
+                d: 1,
+            });
+            img.y_resolution(Rational {
+                n: 1_000_000_000,
+                d: 1,
+            });
+            img.write_data(&[1.5f32; 256]).unwrap();
+        }
+        let f = &read_image(&cm).unwrap().frames[0];
+        assert!((f.pixel_size_angstrom.unwrap() - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn refuses_truncated_and_unknown_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.tif");
+        std::fs::write(&bad, b"II*\0\x08\0\0\0").unwrap();
+        let e = read_image(&bad).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Decode);
+        assert!(e.to_string().contains("bad.tif"));
+        let xyz = dir.path().join("x.xyz");
+        std::fs::write(&xyz, b"data").unwrap();
+        assert_eq!(read_image(&xyz).unwrap_err().kind, ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn planar_rgb_is_refused_for_what_it_is() {
+        // tifffile.imwrite(..., photometric='rgb', planarconfig='separate'), 3×16×20 uint8.
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/planar_rgb.tif");
+        let e = read_image(&p).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.message.contains("planar"), "{e}");
+    }
+
+    #[test]
+    fn declared_sizes_beyond_the_limit_are_refused_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("wide.tif");
+        {
+            let mut enc = TiffEncoder::new(std::fs::File::create(&p).unwrap()).unwrap();
+            enc.write_image::<colortype::Gray8>(64, 32, &[1u8; 64 * 32])
+                .unwrap();
+        }
+        let small = ReadOptions {
+            max_frame_pixels: 1000,
+            ..ReadOptions::default()
+        };
+        let e = read_image_with(&p, &small).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.to_string().contains("64×32"), "{e}");
+        assert!(read_image(&p).is_ok());
+    }
+
+    #[test]
+    fn rgb_png_is_converted_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rgb.png");
+        let rgb: Vec<u8> = (0..8 * 8).flat_map(|_| [30u8, 60, 90]).collect();
+        crate::io::png::write(&p, 8, 8, 3, &rgb).unwrap();
+        let l = read_image(&p).unwrap();
+        assert_eq!(l.frames[0].data[0], 60.0);
+        assert!(l.warnings.iter().any(|w| w.contains("RGB")));
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(unit_to_angstrom("nm"), Some(10.0));
+        assert_eq!(unit_to_angstrom("µm"), Some(1e4));
+        assert_eq!(unit_to_angstrom("micron"), Some(1e4));
+        assert_eq!(unit_to_angstrom("angstrom"), Some(1.0));
+        assert_eq!(unit_to_angstrom("pm"), Some(0.01));
+        assert_eq!(unit_to_angstrom("pixel"), None);
+        assert_eq!(
+            imagej_unit("ImageJ=1.53t\nunit=nm\nspacing=1\n"),
+            Some("nm".into())
+        );
+        assert_eq!(imagej_unit("hello\nunit=nm"), None);
     }
 }

@@ -18,8 +18,8 @@
 //! 4-bit mode 101 and unknown modes, non-square pixels, and sizes that do not fit
 //! `ReadOptions` or the file (checked before allocating).
 
-use super::read::Loaded;
-use super::ReadOptions;
+use super::frames::Loaded;
+use super::frames::ReadOptions;
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::Image;
 use std::fs::File;

@@ -1,7 +1,10 @@
 //! 8-bit PNG previews for people to look at.
 
+use super::frames::{to_gray, Acquisition, Loaded, ReadOptions, MAX_EXPANSION};
 use crate::error::{Error, Result};
+use crate::image::Image;
 use std::fs::File;
+use std::io::BufReader;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -56,6 +59,63 @@ pub fn to_display_bytes(data: &[f32]) -> Vec<u8> {
     data.iter()
         .map(|&v| (((v - lo) / range).clamp(0.0, 1.0) * 255.0).round() as u8)
         .collect()
+}
+
+pub(crate) fn read_png(path: &Path, options: &ReadOptions) -> Result<Loaded> {
+    let file = File::open(path).map_err(|e| Error::decode(path, e))?;
+    let file_len = file
+        .metadata()
+        .map(|m| usize::try_from(m.len()).unwrap_or(usize::MAX))
+        .map_err(|e| Error::decode(path, e))?;
+    // 4 channels of 16 bits at most per pixel, and no more than deflate can expand to.
+    let limits = png::Limits {
+        bytes: options
+            .max_frame_pixels
+            .saturating_mul(8)
+            .min(file_len.saturating_mul(MAX_EXPANSION)),
+    };
+    let mut decoder = png::Decoder::new_with_limits(BufReader::new(file), limits);
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| Error::decode(path, format!("not a readable PNG ({e})")))?;
+    {
+        let info = reader.info();
+        options
+            .check_size(info.width as usize, info.height as usize, 1)
+            .map_err(|e| e.with_path(path))?;
+    }
+    let needed = reader.output_buffer_size();
+    if needed > file_len.saturating_mul(MAX_EXPANSION) {
+        return Err(Error::decode(
+            path,
+            format!("the PNG declares {needed} bytes of pixels, more than its {file_len} bytes can hold"),
+        ));
+    }
+    let mut buf = vec![0; needed];
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| Error::decode(path, format!("cannot decode PNG pixels ({e})")))?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = info.color_type.samples();
+    let bytes = &buf[..info.buffer_size()];
+    let values: Vec<f32> = match info.bit_depth {
+        png::BitDepth::Sixteen => bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]) as f32)
+            .collect(),
+        _ => bytes.iter().map(|&b| b as f32).collect(),
+    };
+    if values.len() < w * h * channels {
+        return Err(Error::decode(path, "PNG is truncated"));
+    }
+    let mut warnings = Vec::new();
+    let gray = to_gray(values, w * h, channels, &mut warnings);
+    Ok(Loaded {
+        frames: vec![Image::from_vec(w, h, None, gray)],
+        warnings,
+        acquisition: Acquisition::default(),
+    })
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@
 //! with [`super::pick_detector`]; given a SER, its EMI is looked up for the metadata
 //! only, and a SER without an EMI is read alone.
 
-use super::read::Loaded;
-use super::{pick_detector, Acquisition, ReadOptions};
+use super::frames::Loaded;
+use super::frames::{pick_detector, Acquisition, ReadOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::Image;
 use std::fs::File;

@@ -4,12 +4,18 @@
 //! not give when a file holds more than one (tifffile writes its own JSON description
 //! before ImageJ's).
 
-use crate::error::{Error, Result};
+use super::frames::{to_gray, Acquisition, Loaded, ReadOptions, MAX_EXPANSION};
+use super::units::{imagej_unit, unit_to_angstrom};
+use crate::error::{Error, ErrorKind, Result};
+use crate::image::Image;
 use std::fs::File;
+use std::io::BufReader;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use tiff::decoder::{Decoder, DecodingResult, Limits};
 use tiff::encoder::{colortype, Rational, TiffEncoder, TiffKindStandard};
 use tiff::tags::{ResolutionUnit, Tag};
+use tiff::ColorType;
 
 fn description(pixel_size_angstrom: Option<f64>) -> String {
     let mut d = String::from("ImageJ=1.53t\nimages=1\n");
@@ -149,6 +155,203 @@ fn scan_descriptions<R: Read + Seek>(r: &mut R, len: u64) -> Option<Vec<String>>
         out.push(text.trim_end_matches('\0').to_string());
     }
     Some(out)
+}
+
+/// The `tiff` crate's allocation limits, raised only as far as the largest frame the
+/// engine reads (8 bytes a sample for f64, 4 samples for RGBA) and no further than the
+/// file's own size allows compressed data to expand.
+fn tiff_limits(options: &ReadOptions, file_len: usize) -> Limits {
+    let mut limits = Limits::default();
+    let budget = options
+        .max_frame_pixels
+        .saturating_mul(8 * 4)
+        .min(file_len.saturating_mul(MAX_EXPANSION));
+    limits.decoding_buffer_size = budget;
+    limits.intermediate_buffer_size = budget;
+    limits
+}
+
+/// An uncompressed frame must be in the file: its declared bytes cannot exceed the
+/// file's length (a 150-byte header declaring 16384² pixels is refused before the
+/// decoder allocates for them).
+fn check_uncompressed<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    width: usize,
+    height: usize,
+    file_len: usize,
+) -> Result<()> {
+    let compression = dec
+        .find_tag_unsigned::<u16>(Tag::Compression)
+        .ok()
+        .flatten()
+        .unwrap_or(1);
+    if compression != 1 {
+        return Ok(());
+    }
+    let samples = dec
+        .find_tag_unsigned::<u16>(Tag::SamplesPerPixel)
+        .ok()
+        .flatten()
+        .unwrap_or(1)
+        .max(1) as usize;
+    let bits = dec
+        .find_tag_unsigned::<u16>(Tag::BitsPerSample)
+        .ok()
+        .flatten()
+        .unwrap_or(8)
+        .max(1) as usize;
+    let bytes = width
+        .saturating_mul(height)
+        .saturating_mul(samples)
+        .saturating_mul(bits)
+        / 8;
+    if bytes > file_len {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "the TIFF declares {width}×{height} uncompressed pixels ({bytes} bytes) but the \
+                 file has {file_len} bytes: truncated or corrupt"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn read_tiff(path: &Path, options: &ReadOptions) -> Result<Loaded> {
+    let file = File::open(path).map_err(|e| Error::decode(path, e))?;
+    let file_len = file
+        .metadata()
+        .map(|m| usize::try_from(m.len()).unwrap_or(usize::MAX))
+        .map_err(|e| Error::decode(path, e))?;
+    let mut dec = Decoder::new(BufReader::new(file))
+        .map_err(|e| Error::decode(path, format!("not a readable TIFF ({e})")))?
+        .with_limits(tiff_limits(options, file_len));
+    let mut frames = Vec::new();
+    let mut warnings = Vec::new();
+    let mut pixel_size = None;
+    loop {
+        let (w, h) = dec
+            .dimensions()
+            .map_err(|e| Error::decode(path, format!("bad TIFF header ({e})")))?;
+        options
+            .check_size(w as usize, h as usize, frames.len() + 1)
+            .map_err(|e| e.with_path(path))?;
+        check_uncompressed(&mut dec, w as usize, h as usize, file_len)
+            .map_err(|e| e.with_path(path))?;
+        if frames.is_empty() {
+            pixel_size = tiff_pixel_size(&mut dec, &super::tiff::descriptions(path));
+        }
+        let color = dec
+            .colortype()
+            .map_err(|e| Error::decode(path, format!("unsupported TIFF colour type ({e})")))?;
+        // Separate colour planes (PlanarConfiguration = 2) decode as one plane only, which
+        // would otherwise read as a truncated file.
+        let planar = dec
+            .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
+            .ok()
+            .flatten();
+        if planar == Some(2) && !matches!(color, ColorType::Gray(_)) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "TIFF stores its colour channels as separate planes (planar RGB), which is \
+                 not supported; save it as grayscale (HAADF data are one channel)",
+            )
+            .with_path(path));
+        }
+        let data = dec
+            .read_image()
+            .map_err(|e| Error::decode(path, format!("cannot decode TIFF pixels ({e})")))?;
+        let values = to_f32(data);
+        let (w, h) = (w as usize, h as usize);
+        let channels = match color {
+            ColorType::Gray(_) => 1,
+            ColorType::RGB(_) => 3,
+            ColorType::RGBA(_) => 4,
+            ColorType::GrayA(_) => 2,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                    "TIFF colour type {other:?} is not supported; save as 8/16/32-bit grayscale"
+                ),
+                ))
+            }
+        };
+        if values.len() < w * h * channels {
+            return Err(Error::decode(
+                path,
+                "TIFF is truncated (fewer pixels than its size)",
+            ));
+        }
+        let gray = to_gray(values, w * h, channels, &mut warnings);
+        frames.push(Image::from_vec(w, h, pixel_size, gray));
+        if !dec.more_images() {
+            break;
+        }
+        if dec.next_image().is_err() {
+            warnings.push(format!(
+                "stopped reading after frame {} (damaged IFD)",
+                frames.len()
+            ));
+            break;
+        }
+    }
+    Ok(Loaded {
+        frames,
+        warnings,
+        acquisition: Acquisition::default(),
+    })
+}
+
+fn to_f32(data: DecodingResult) -> Vec<f32> {
+    match data {
+        DecodingResult::U8(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::U16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::U32(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::U64(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::F32(v) => v,
+        DecodingResult::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::I8(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::I16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::I32(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::I64(v) => v.into_iter().map(|x| x as f32).collect(),
+    }
+}
+
+/// Å per pixel from the TIFF tags, if the file carries a usable calibration.
+/// The unit comes from the ImageJ description wherever it stands among the file's
+/// descriptions (tifffile writes its own before ImageJ's).
+fn tiff_pixel_size<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    descriptions: &[String],
+) -> Option<f64> {
+    let xres = rational(dec.find_tag(Tag::XResolution).ok().flatten()?)?;
+    if !(xres.is_finite() && xres > 0.0) {
+        return None;
+    }
+    let per_unit = 1.0 / xres;
+    if let Some(unit) = descriptions.iter().find_map(|d| imagej_unit(d)) {
+        return unit_to_angstrom(&unit).map(|f| per_unit * f);
+    }
+    match dec
+        .find_tag_unsigned::<u16>(Tag::ResolutionUnit)
+        .ok()
+        .flatten()
+    {
+        Some(3) => Some(per_unit * 1e8),
+        _ => None,
+    }
+}
+
+fn rational(v: tiff::decoder::ifd::Value) -> Option<f64> {
+    use tiff::decoder::ifd::Value;
+    match v {
+        Value::Rational(n, d) if d != 0 => Some(n as f64 / d as f64),
+        Value::RationalBig(n, d) if d != 0 => Some(n as f64 / d as f64),
+        Value::Float(f) => Some(f as f64),
+        Value::Double(f) => Some(f),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -37,8 +37,7 @@ pub fn vacancy_mask(s: &Sample) -> Vec<u8> {
     let rad = VACANCY_RADIUS_ANGSTROM / s.params.pixel_size_angstrom;
     let mut m = vec![0u8; w * h];
     for v in &s.vacancies {
-        let value = if v.kind == "VS2" { 2 } else { 1 };
-        paint_disk(&mut m, w, h, v.x, v.y, rad, value);
+        paint_disk(&mut m, w, h, v.x, v.y, rad, v.kind.missing());
     }
     m
 }

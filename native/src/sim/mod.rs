@@ -15,16 +15,20 @@ pub mod probe;
 pub mod regions;
 mod render;
 pub mod scan;
-pub mod structure;
 
 pub use params::{BoundaryShape, SimParams, SimRequest};
 pub use render::render;
-pub use structure::{Chemistry, Element, Polymorph, POLYMORPH_CLASSES};
+pub mod dataset;
+pub mod folder;
 
-use crate::error::Result;
+use crate::crystal::{
+    display_by_name, serde_by_name, Column, Polymorph, PolymorphClass, Role, Site, VacancyKind,
+};
+use crate::error::{Error, Result};
 use crate::image::Image;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// One atom column in the image, as the truth the models are scored against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,26 +37,66 @@ pub struct ColumnTruth {
     pub x: f64,
     pub y: f64,
     /// What the column holds now, e.g. "Mo", "S2", "S" (a VS1 site), "Mo+S2".
-    pub site: String,
+    pub site: Column,
     /// What it would hold without vacancies.
-    pub nominal_site: String,
-    pub polymorph: String,
-    /// Sub-lattice of the hexagonal projection: "A", "B" or "C".
-    pub sublattice: String,
+    pub nominal_site: Column,
+    pub polymorph: Polymorph,
+    /// Sub-lattice of the hexagonal projection: "A", "B" or "C" (absent from truth
+    /// written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sublattice: Option<Site>,
     pub layers: usize,
-    /// Whether the column holds at least one Mo atom.
+    /// Whether the column holds at least one metal atom.
     pub metal: bool,
 }
 
-/// A sulfur vacancy in 2H monolayer.
+/// A chalcogen vacancy in 2H monolayer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VacancyTruth {
     pub x: f64,
     pub y: f64,
     /// "VS1" (one S of the S₂ pair missing) or "VS2" (both).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: VacancyKind,
 }
+
+/// What a distractor is: a missing metal, or an extra atom on top of the film.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DistractorKind {
+    MetalVacancy,
+    Adatom(Role),
+}
+
+impl DistractorKind {
+    pub const ALL: [DistractorKind; 3] = [
+        DistractorKind::MetalVacancy,
+        DistractorKind::Adatom(Role::Metal),
+        DistractorKind::Adatom(Role::Chalcogen),
+    ];
+
+    /// "VMo", "adatom-Mo" or "adatom-S" (MoS₂'s symbols, as every truth name).
+    pub fn name(self) -> &'static str {
+        match self {
+            DistractorKind::MetalVacancy => "VMo",
+            DistractorKind::Adatom(Role::Metal) => "adatom-Mo",
+            DistractorKind::Adatom(Role::Chalcogen) => "adatom-S",
+        }
+    }
+}
+
+impl std::str::FromStr for DistractorKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<DistractorKind, String> {
+        DistractorKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| format!("unknown distractor type '{name}'"))
+    }
+}
+
+display_by_name!(DistractorKind);
+serde_by_name!(DistractorKind);
 
 /// Things that are neither lattice columns nor S vacancies: Mo vacancies, adatoms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,14 +104,14 @@ pub struct DistractorTruth {
     pub x: f64,
     pub y: f64,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: DistractorKind,
 }
 
 /// A simulated image with its exact labels.
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub image: Image,
-    /// Polymorph class per pixel (0 = vacuum, 1..=6 as [`POLYMORPH_CLASSES`]).
+    /// Polymorph class per pixel ([`PolymorphClass::index`]: 0 = vacuum, 1..=6).
     pub polymorph_map: Vec<u8>,
     /// Local amorphous-carbon thickness per pixel, Å.
     pub carbon_map: Vec<f32>,
@@ -80,17 +124,27 @@ pub struct Sample {
     pub line_jitter_px: (Vec<f64>, Vec<f64>),
 }
 
-/// `truth.json` as the command-line contract defines it.
+/// `truth.json` as the command-line contract defines it; what `stemsight eval` reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Truth {
     pub pixel_size_angstrom: f64,
     pub width: usize,
     pub height: usize,
+    #[serde(default)]
     pub polymorph_classes: Vec<String>,
     pub columns: Vec<ColumnTruth>,
     pub vacancies: Vec<VacancyTruth>,
+    #[serde(default)]
     pub distractors: Vec<DistractorTruth>,
     pub params: SimParams,
+}
+
+impl Truth {
+    /// Reads a `truth.json`.
+    pub fn read(path: &Path) -> Result<Truth> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::decode(path, e))
+    }
 }
 
 impl Sample {
@@ -99,7 +153,7 @@ impl Sample {
             pixel_size_angstrom: self.params.pixel_size_angstrom,
             width: self.image.width,
             height: self.image.height,
-            polymorph_classes: POLYMORPH_CLASSES.iter().map(|s| s.to_string()).collect(),
+            polymorph_classes: PolymorphClass::names(),
             columns: self.columns.clone(),
             vacancies: self.vacancies.clone(),
             distractors: self.distractors.clone(),

@@ -26,7 +26,7 @@
 use super::noise::DetectorParams;
 use super::probe::ProbeParams;
 use super::scan::ScanParams;
-use super::structure::{Chemistry, Polymorph, LATTICE_A_ANGSTROM};
+use crate::crystal::{Chemistry, Polymorph, LATTICE_A_ANGSTROM};
 use crate::error::{Error, Result};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};

@@ -5,7 +5,7 @@
 //! Gaussian blur applied later in Fourier space (see [`source_envelope`]). Aberrations
 //! follow the Krivanek notation with coefficients in Å.
 
-use crate::fft::Fft2;
+use crate::math::fft::Fft2;
 use rustfft::num_complex::Complex32;
 use rustfft::FftPlanner;
 use serde::{Deserialize, Serialize};

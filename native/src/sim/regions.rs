@@ -3,8 +3,8 @@
 
 use super::field::{quantile, SmoothField};
 use super::params::SimParams;
-use super::structure::Polymorph;
-use crate::distance::squared_distance;
+use crate::crystal::{Polymorph, PolymorphClass};
+use crate::math::distance::squared_distance;
 use rand::Rng;
 
 /// |field| never exceeds this (Gaussian grid values interpolated convexly; 8σ is
@@ -21,8 +21,12 @@ pub const MIN_HOLE_RADIUS_A: f64 = 3.0;
 const HOLE_GRID_A: f64 = 0.5;
 
 pub struct Regions {
-    primary: u8,
-    second: Option<(u8, super::params::BoundaryParams, Option<SmoothField>)>,
+    primary: Polymorph,
+    second: Option<(
+        Polymorph,
+        super::params::BoundaryParams,
+        Option<SmoothField>,
+    )>,
     holes: Option<Holes>,
 }
 
@@ -109,7 +113,7 @@ impl Regions {
             (Some(s), Some(b)) => {
                 let field = (b.irregularity_angstrom > 0.0)
                     .then(|| SmoothField::new(rng, min, max, b.correlation_angstrom, 3));
-                Some((s.class_index(), b, field))
+                Some((s, b, field))
             }
             _ => None,
         };
@@ -133,16 +137,16 @@ impl Regions {
             Holes::new(field, thr, min, max)
         });
         Regions {
-            primary: p.polymorph.class_index(),
+            primary: p.polymorph,
             second,
             holes,
         }
     }
 
-    /// Class at a specimen point (Å): 0 = vacuum, else a polymorph class index.
-    pub fn class_at(&self, x: f64, y: f64) -> u8 {
+    /// Class at a specimen point (Å): vacuum in a hole, else the polymorph there.
+    pub fn class_at(&self, x: f64, y: f64) -> PolymorphClass {
         if self.holes.as_ref().is_some_and(|h| h.contains(x, y)) {
-            return 0;
+            return PolymorphClass::Vacuum;
         }
         if let Some((class, b, field)) = &self.second {
             let (s, c) = b.normal_angle_rad.sin_cos();
@@ -156,14 +160,14 @@ impl Regions {
                 d += b.irregularity_angstrom * f.eval(x, y);
             }
             if d > 0.0 {
-                return *class;
+                return PolymorphClass::Material(*class);
             }
         }
-        self.primary
+        PolymorphClass::Material(self.primary)
     }
 
     pub fn polymorph_at(&self, x: f64, y: f64) -> Option<Polymorph> {
-        Polymorph::from_class(self.class_at(x, y))
+        self.class_at(x, y).polymorph()
     }
 }
 

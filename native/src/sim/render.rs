@@ -6,10 +6,12 @@ use super::params::SimParams;
 use super::probe::probe_transfer;
 use super::regions::Regions;
 use super::scan::jitter_offsets;
-use super::structure::{column_label, Element, Lattice, Polymorph, Site};
-use super::{ColumnTruth, DistractorTruth, Sample, VacancyTruth};
-use crate::fft::{fast_size, Fft2};
+use super::{ColumnTruth, DistractorKind, DistractorTruth, Sample, VacancyTruth};
+use crate::crystal::{
+    Column, Element, Lattice, Polymorph, PolymorphClass, Role, Site, VacancyKind,
+};
 use crate::image::Image;
+use crate::math::fft::{fast_size, Fft2};
 use rand::Rng;
 use rand_distr::{Distribution, Poisson};
 
@@ -105,7 +107,7 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
     for r in 0..h {
         for c in 0..w {
             let (sx, sy) = p.scan.specimen_of_pixel(c as f64, r as f64);
-            polymorph_map[r * w + c] = regions.class_at(sx * px, sy * px);
+            polymorph_map[r * w + c] = regions.class_at(sx * px, sy * px).index();
         }
     }
 
@@ -232,10 +234,10 @@ impl Specimen<'_> {
             let u: f64 = rng.gen();
             if u < p.vs2_fraction {
                 atoms.clear();
-                vacancy = Some("VS2");
+                vacancy = Some(VacancyKind::VS2);
             } else if u < p.vs1_fraction + p.vs2_fraction {
                 atoms.remove(rng.gen_range(0..2));
-                vacancy = Some("VS1");
+                vacancy = Some(VacancyKind::VS1);
             }
         }
         if matches!(poly, Polymorph::H2Mono | Polymorph::T1)
@@ -248,28 +250,25 @@ impl Specimen<'_> {
                 truth.distractors.push(DistractorTruth {
                     x,
                     y,
-                    kind: "VMo".into(),
+                    kind: DistractorKind::MetalVacancy,
                 });
             }
         }
         if self.inside(x, y) {
             if let Some(kind) = vacancy {
-                truth.vacancies.push(VacancyTruth {
-                    x,
-                    y,
-                    kind: kind.into(),
-                });
+                truth.vacancies.push(VacancyTruth { x, y, kind });
             }
             if !atoms.is_empty() {
+                let content = Column::of(&atoms);
                 truth.columns.push(ColumnTruth {
                     x,
                     y,
-                    site: column_label(&atoms),
-                    nominal_site: column_label(nominal),
-                    polymorph: poly.name().into(),
-                    sublattice: format!("{site:?}"),
+                    site: content,
+                    nominal_site: Column::of(nominal),
+                    polymorph: poly,
+                    sublattice: Some(site),
                     layers: poly.layers(),
-                    metal: atoms.iter().any(|a| a.0 == Element::Mo),
+                    metal: content.role() == Role::Metal,
                 });
             }
         }
@@ -318,21 +317,17 @@ impl Specimen<'_> {
             } else {
                 Element::S
             };
-            if self.regions.class_at(sx, sy) == 0 {
+            if self.regions.class_at(sx, sy) == PolymorphClass::Vacuum {
                 continue;
             }
             let (x, y) = p.scan.pixel_of_specimen(sx / px, sy / px);
             canvas.deposit(x, y, self.weight(el));
             if self.inside(x, y) {
-                let kind = if el == Element::Mo {
-                    "adatom-Mo"
-                } else {
-                    "adatom-S"
-                };
+                let role = Role::of_metal(el == Element::Mo);
                 distractors.push(DistractorTruth {
                     x,
                     y,
-                    kind: kind.into(),
+                    kind: DistractorKind::Adatom(role),
                 });
             }
         }
@@ -428,7 +423,7 @@ fn carbon_thickness<R: Rng>(
                 let (sx, sy) = p
                     .scan
                     .specimen_of_pixel((i * STEP) as f64 - m, (j * STEP) as f64 - m);
-                (regions.class_at(sx * px, sy * px) != 0) as u8 as f64
+                (regions.class_at(sx * px, sy * px) != PolymorphClass::Vacuum) as u8 as f64
             })
             .collect()
     } else {

@@ -94,7 +94,7 @@ public final class AnalysisOptions {
             return this;
         }
         if (!(Json.parse(acquisitionJson) instanceof Map)) {
-            throw new StemSightException("InvalidParameter", "acquisition must be a JSON object");
+            throw new StemSightException(StemSightException.Kind.InvalidParameter, "acquisition must be a JSON object");
         }
         return put("acquisition", acquisitionJson);
     }
@@ -109,7 +109,11 @@ public final class AnalysisOptions {
         return put("parallel_tiles", Boolean.toString(on));
     }
 
-    /** Recorded in the report's image section: where the pixels came from. */
+    /**
+     * Recorded in the report's image section: where the pixels came from. The pixel size
+     * source is "argument" (also for null or ""), "file", "calibration" (ImageJ's) or
+     * "lattice"; with {@link #calibrateFromLattice} it is "lattice" whatever is passed.
+     */
     public AnalysisOptions source(String imagePath, String pixelSizeSource, int frame, int frames) {
         put("image_path", Json.quote(imagePath == null ? "" : imagePath));
         put("pixel_size_source", Json.quote(pixelSizeSource == null ? "" : pixelSizeSource));
@@ -141,7 +145,7 @@ public final class AnalysisOptions {
 
     private static String number(double v) {
         if (Double.isNaN(v) || Double.isInfinite(v)) {
-            throw new StemSightException("InvalidParameter", "option value " + v + " is not a finite number");
+            throw new StemSightException(StemSightException.Kind.InvalidParameter, "option value " + v + " is not a finite number");
         }
         return Double.toString(v);
     }

@@ -49,7 +49,7 @@ public final class Analyzer implements AutoCloseable {
 
     private long handle() {
         if (closed.get()) {
-            throw new StemSightException(StemSightException.Kind.InvalidParameter.name(), "the analyzer is closed");
+            throw new StemSightException(StemSightException.Kind.InvalidParameter, "the analyzer is closed");
         }
         return handle;
     }
@@ -98,7 +98,7 @@ public final class Analyzer implements AutoCloseable {
     public AnalysisResult analyze(float[] pixels, int width, int height, double pixelSizeAngstrom,
             AnalysisOptions options, ProgressListener listener) {
         if (pixels == null) {
-            throw new StemSightException("InvalidParameter", "pixels is null");
+            throw new StemSightException(StemSightException.Kind.InvalidParameter, "pixels is null");
         }
         long n = (long) Math.max(width, 0) * Math.max(height, 0);
         // Maps are only allocated for a well-formed call; the native side re-checks everything.
@@ -119,7 +119,7 @@ public final class Analyzer implements AutoCloseable {
     public Report analyzeToFolder(float[] pixels, int width, int height, double pixelSizeAngstrom,
             AnalysisOptions options, ProgressListener listener, File folder, java.util.List<String> readerWarnings) {
         if (pixels == null || folder == null) {
-            throw new StemSightException("InvalidParameter", pixels == null ? "pixels is null" : "folder is null");
+            throw new StemSightException(StemSightException.Kind.InvalidParameter, pixels == null ? "pixels is null" : "folder is null");
         }
         String[] warnings = readerWarnings == null ? new String[0] : readerWarnings.toArray(new String[0]);
         String json = NativeBridge.analyzeToFolder(handle(), pixels, width, height, pixelSizeAngstrom,

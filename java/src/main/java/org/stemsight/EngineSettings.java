@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The engine's analysis settings as the engine defines them (native analyze::settings):
+ * The engine's analysis settings as the engine defines them (native analysis::settings):
  * every default by its options key, and the numeric ranges. The binding and the plugin
  * read defaults and bounds here instead of keeping copies that could disagree.
  * Defaults are documented in one place: the engine ({@code stemsight analyze --help}).
@@ -83,13 +83,13 @@ public final class EngineSettings {
                 return r;
             }
         }
-        throw new StemSightException("InvalidParameter", "no numeric setting '" + key + "'");
+        throw new StemSightException(StemSightException.Kind.InvalidParameter, "no numeric setting '" + key + "'");
     }
 
     private Object value(String key) {
         Object v = defaults.get(key);
         if (v == null) {
-            throw new StemSightException("InvalidParameter", "no setting '" + key + "'");
+            throw new StemSightException(StemSightException.Kind.InvalidParameter, "no setting '" + key + "'");
         }
         return v;
     }

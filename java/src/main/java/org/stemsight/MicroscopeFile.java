@@ -48,7 +48,7 @@ public final class MicroscopeFile {
      */
     public static MicroscopeFile read(File path, String detector) {
         if (path == null) {
-            throw new StemSightException("InvalidParameter", "path is null");
+            throw new StemSightException(StemSightException.Kind.InvalidParameter, "path is null");
         }
         NativeLoader.load();
         String[] info = new String[1];
@@ -59,7 +59,7 @@ public final class MicroscopeFile {
     /** A copy of frame {@code k} (0-based), row-major. */
     public float[] frame(int k) {
         if (k < 0 || k >= frames) {
-            throw new StemSightException("InvalidParameter", "frame " + k + " of " + frames);
+            throw new StemSightException(StemSightException.Kind.InvalidParameter, "frame " + k + " of " + frames);
         }
         int n = width * height;
         float[] out = new float[n];

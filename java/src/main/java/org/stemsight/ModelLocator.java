@@ -12,10 +12,12 @@ import java.util.List;
  * <li>system property {@code stemsight.models};</li>
  * <li>environment variable {@code STEMSIGHT_MODELS};</li>
  * <li>the caller's extra candidates (the Fiji plugin passes {@code <Fiji>/models/stemsight});</li>
- * <li>a repository {@code models/} folder above the jar or the working directory
- * (development checkouts and CI).</li>
+ * <li>a repository {@code models/} folder (with its README.md) above the jar or the working
+ * directory (development checkouts and CI).</li>
  * </ol>
- * A folder counts when it, or one of its sub-folders, holds a {@code model.json}.
+ * A folder counts when it, or one of its sub-folders, holds a {@code model.json}. The
+ * last two steps are the engine's own search (native analysis::models_dir_above, which
+ * the command line uses above its executable).
  */
 public final class ModelLocator {
     public static final String PROPERTY = "stemsight.models";
@@ -24,9 +26,8 @@ public final class ModelLocator {
     private ModelLocator() {
     }
 
-    /** The models folder, or a {@link StemSightException} of kind "Model" listing what was tried. */
+    /** The models folder, or a {@link StemSightException} of kind Model listing what was tried. */
     public static File find(File... extraCandidates) {
-        List<String> tried = new ArrayList<String>();
         String prop = System.getProperty(PROPERTY);
         if (prop != null && !prop.trim().isEmpty()) {
             // An explicit setting is used as given: a wrong one should fail loudly, not fall back.
@@ -36,51 +37,42 @@ public final class ModelLocator {
         if (env != null && !env.trim().isEmpty()) {
             return new File(env.trim());
         }
-        tried.add("-D" + PROPERTY + " (unset)");
-        tried.add(ENV + " (unset)");
+        List<String> candidates = new ArrayList<String>();
         for (File c : extraCandidates) {
             if (c != null) {
-                if (holdsModel(c)) {
-                    return c;
-                }
-                tried.add(c.getAbsolutePath());
+                candidates.add(c.getAbsolutePath());
             }
         }
+        List<String> starts = new ArrayList<String>();
         for (File start : new File[] {jarFolder(), new File(System.getProperty("user.dir", "."))}) {
-            for (File dir = start; dir != null; dir = dir.getParentFile()) {
-                File candidate = new File(dir, "models");
-                if (holdsModel(candidate)) {
-                    return candidate;
-                }
-            }
             if (start != null) {
-                tried.add("models/ in " + start.getAbsolutePath() + " or above");
+                starts.add(start.getAbsolutePath());
             }
+        }
+        NativeLoader.load();
+        String found = NativeBridge.findModels(candidates.toArray(new String[0]), starts.toArray(new String[0]));
+        if (!found.isEmpty()) {
+            return new File(found);
         }
         StringBuilder msg = new StringBuilder("no StemSight model found (a folder with model.json). Tried:");
-        for (String t : tried) {
-            msg.append("\n  - ").append(t);
+        msg.append("\n  - -D").append(PROPERTY).append(" (unset)");
+        msg.append("\n  - ").append(ENV).append(" (unset)");
+        for (String c : candidates) {
+            msg.append("\n  - ").append(c);
         }
-        throw new StemSightException("Model", msg.toString());
+        for (String start : starts) {
+            msg.append("\n  - models/ with README.md in ").append(start).append(" or above");
+        }
+        throw new StemSightException(StemSightException.Kind.Model, msg.toString());
     }
 
-    /** True when {@code dir} or one of its sub-folders holds a model.json. */
+    /** True when {@code dir} or one of its sub-folders holds a model.json (what loading accepts). */
     public static boolean holdsModel(File dir) {
-        if (dir == null || !dir.isDirectory()) {
+        if (dir == null) {
             return false;
         }
-        if (new File(dir, "model.json").isFile()) {
-            return true;
-        }
-        File[] subs = dir.listFiles();
-        if (subs != null) {
-            for (File s : subs) {
-                if (new File(s, "model.json").isFile()) {
-                    return true;
-                }
-            }
-        }
-        return false;
+        NativeLoader.load();
+        return !NativeBridge.findModels(new String[] {dir.getAbsolutePath()}, new String[0]).isEmpty();
     }
 
     private static File jarFolder() {

@@ -1,7 +1,7 @@
 package org.stemsight;
 
 /**
- * The raw JNI entry points (native/src/jni_api.rs). Use {@link Analyzer} instead; these
+ * The raw JNI entry points (native/src/jni/). Use {@link Analyzer} instead; these
  * exist separately so that the native signatures live in one place.
  */
 final class NativeBridge {
@@ -15,13 +15,13 @@ final class NativeBridge {
     /** Loads, or finds in the native cache, the analyzer of a models directory ("" = default). */
     static native long loadAnalyzer(String modelsDir);
 
+    /** One holder of the handle less; the last frees the model (native/src/jni/handles.rs). */
+    static native void releaseAnalyzer(long handle);
+
     /**
      * As {@link #loadAnalyzer}, with inference on "cpu" or "cuda". Where CUDA cannot be
      * used the analyzer runs on the CPU and {@link #modelInfo}'s device_note says why.
      */
-    /** One holder of the handle less; the last frees the model (jni_api.rs release). */
-    static native void releaseAnalyzer(long handle);
-
     static native long loadAnalyzerOn(String modelsDir, String device);
 
     /** The model card of a loaded analyzer, as JSON. */
@@ -59,9 +59,25 @@ final class NativeBridge {
     /** Finishes interrupted writes in a results folder; returns the problems, one a line. */
     static native String recoverLeftovers(String folder);
 
-    /** Every analysis setting's default and the numeric ranges, as JSON (analyze::settings). */
+    /** Every analysis setting's default and the numeric ranges, as JSON (analysis::settings). */
     static native String settings();
 
-    /** {"min_side": n, "pixel_size_range_angstrom": [lo, hi]}: what the engine accepts. */
+    /**
+     * What the engine accepts and throws, as JSON: {"min_side": n,
+     * "pixel_size_range_angstrom": [lo, hi], "error_kinds": [the Rust ErrorKind names],
+     * "binding_kinds": [the kinds the native binding adds]}.
+     */
     static native String limits();
+
+    /** How many \u00c5 one length unit is, as the engine's readers read units; NaN when not a length. */
+    static native double angstromPerUnit(String unit);
+
+    /** The colours overlay.png is drawn in, as JSON (metal, metal_chalcogen, chalcogen, vs1, vs2, excluded, polymorph). */
+    static native String palette();
+
+    /**
+     * The first candidate folder holding a model, else the repository models/ above the first
+     * start folder that has one (the engine's search); "" when none.
+     */
+    static native String findModels(String[] candidates, String[] starts);
 }

@@ -123,7 +123,7 @@ public final class NativeLoader {
         msg.append("\nSet -D").append(PATH_PROPERTY)
                 .append("=/path/to/").append(System.mapLibraryName(NAME))
                 .append(" or install a build for this platform.");
-        return new StemSightException("Loading", msg.toString());
+        return new StemSightException(StemSightException.Kind.Loading, msg.toString());
     }
 
     /** Copies the embedded library into a new owner-only folder, verifying its checksum. */

@@ -3,18 +3,34 @@ package org.stemsight;
 /**
  * Every failure of the StemSight engine or its native library, with the engine's message.
  * {@link #getKind()} names the cause as the engine sorts it: InvalidParameter, Decode, Io,
- * Unsupported, Cancelled, Model, Panic (an internal engine error, caught before it could
- * reach the JVM), Jni, or Loading (the native library could not be loaded).
+ * Unsupported, Cancelled, Model, Device (the requested device cannot be used), Panic (an
+ * internal engine error, caught before it could reach the JVM), Jni, Engine, or Loading
+ * (the native library could not be loaded).
  */
 public class StemSightException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
     /**
-     * The cause as the engine sorts it: the first six mirror the Rust {@code ErrorKind}
-     * (a test checks them against the engine's list); the others are the binding's own.
+     * The cause as the engine sorts it: the first seven mirror the Rust {@code ErrorKind}
+     * in its order, then come the kinds the native binding adds (Panic, Jni, Engine), then
+     * the Java side's own (Loading). A test checks them against the lists the engine
+     * exports ({@code NativeBridge.limits()}).
      */
     public enum Kind {
-        InvalidParameter, Decode, Io, Unsupported, Cancelled, Model,
+        /** A parameter is out of its physical or supported range. */
+        InvalidParameter,
+        /** A file could not be read or decoded. */
+        Decode,
+        /** A file could not be written. */
+        Io,
+        /** The input is valid but not supported (e.g. RGB, an unknown format). */
+        Unsupported,
+        /** The operation was cancelled by the caller. */
+        Cancelled,
+        /** A model is missing or does not match its card. */
+        Model,
+        /** The requested device cannot be used (no CUDA support, driver or GPU). */
+        Device,
         /** An internal engine error, caught before it could reach the JVM. */
         Panic,
         /** A JNI call failed. */
@@ -37,15 +53,23 @@ public class StemSightException extends RuntimeException {
 
     private final String kind;
 
-    /** Called from native code (jni_api.rs) with the engine's error kind and message. */
+    /** Called from native code (native/src/jni/errors.rs) with the kind's name and the message. */
     public StemSightException(String kind, String message) {
         super(message);
-        this.kind = kind == null ? "Engine" : kind;
+        this.kind = kind == null ? Kind.Engine.name() : kind;
+    }
+
+    public StemSightException(Kind kind, String message) {
+        this(kind.name(), message);
     }
 
     public StemSightException(String kind, String message, Throwable cause) {
         super(message, cause);
-        this.kind = kind == null ? "Engine" : kind;
+        this.kind = kind == null ? Kind.Engine.name() : kind;
+    }
+
+    public StemSightException(Kind kind, String message, Throwable cause) {
+        this(kind.name(), message, cause);
     }
 
     public String getKind() {
@@ -59,6 +83,6 @@ public class StemSightException extends RuntimeException {
 
     /** True when the analysis stopped because the progress listener asked it to. */
     public boolean isCancelled() {
-        return "Cancelled".equals(kind);
+        return Kind.Cancelled.name().equals(kind);
     }
 }

@@ -110,7 +110,7 @@ public class AnalyzerTest {
     @Test
     public void mapsHaveOneValuePerPixelAndInputIsUntouched() {
         float[] before = pixels.clone();
-        AnalysisResult r = analyze(new AnalysisOptions().source("sim.tif", "argument", 0, 1), null);
+        AnalysisResult r = analyze(new AnalysisOptions().source("sim.tif", "calibration", 2, 3), null);
         assertArrayEquals(before, pixels, 0f);
         assertEquals(width * height, r.polymorphMap.length);
         assertEquals(width * height, r.carbonMap.length);
@@ -121,6 +121,14 @@ public class AnalyzerTest {
             assertFalse(Float.isNaN(c));
         }
         assertTrue(r.report.json.contains("\"path\":\"sim.tif\""));
+        assertEquals("calibration", r.report.pixelSizeSource);
+        assertEquals(2, r.report.frame());
+        assertEquals(3, r.report.frames());
+        expect("InvalidParameter", new Runnable() {
+            public void run() {
+                analyze(new AnalysisOptions().source("sim.tif", "guessed", 0, 1), null);
+            }
+        });
     }
 
     @Test

@@ -168,7 +168,7 @@ public class BatchFolder implements PlugIn {
         }
         boolean lattice = !"unknown".equals(settings.chemistry) && !(px > 0);
         if (!(px > 0) && !lattice) {
-            throw new StemSightException("InvalidParameter", "no pixel size: the file has no calibration; "
+            throw new StemSightException(StemSightException.Kind.InvalidParameter, "no pixel size: the file has no calibration; "
                     + "pass pixel_size=<\u00c5/pixel> or a chemistry (measured on the lattice)");
         }
         for (int k = 0; k < f.frames; k++) {

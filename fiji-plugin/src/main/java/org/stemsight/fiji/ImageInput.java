@@ -11,7 +11,7 @@ final class ImageInput {
     /** A copy of stack slice {@code n} (1-based) as floats; 8/16/32-bit only. */
     static float[] sliceAsFloat(ImagePlus imp, int n) {
         if (imp.getBitDepth() == 24) {
-            throw new org.stemsight.StemSightException("Unsupported",
+            throw new org.stemsight.StemSightException(org.stemsight.StemSightException.Kind.Unsupported,
                     "RGB images are not supported: convert to 8, 16 or 32-bit (Image > Type) first");
         }
         ImageProcessor ip = imp.getStackSize() > 1 ? imp.getStack().getProcessor(n) : imp.getProcessor();

@@ -1,0 +1,158 @@
+//! The vacancy head's calls turned into the report's vacancies: candidates, calls on
+//! metal sites dropped, types from the column's own intensity, the border and hole bands.
+
+use super::columns::*;
+use super::frame::*;
+use super::intensity;
+use super::maps::*;
+use super::scope::*;
+use super::vacancy;
+use crate::crystal::VacancyKind;
+use crate::error::Result;
+use crate::findings::*;
+use crate::math::neighbors::NeighborGrid;
+use crate::nn::tiling::Maps;
+
+/// The second-neighbour shell (around a = 3.16–3.29 Å) whose columns tell a metal site
+/// from a chalcogen site (`vacancy::on_metal_site`, `vacancy::ring_contrast`).
+pub(super) const SECOND_SHELL_A: (f64, f64) = (2.7, 3.7);
+
+/// The first-neighbour shell (a/√3 = 1.82–1.90 Å) that `vacancy::ring_contrast` sets
+/// against the second.
+pub(super) const FIRST_SHELL_A: (f64, f64) = (1.3, 2.4);
+
+/// How far from 1 a ring contrast (`vacancy::ring_contrast`) must read to name a site.
+/// On 160 2H-1L MoS₂ tuning images (seed 610000) true VS2 read 0.34–1.08 and VS2 calls
+/// on Mo vacancies 1.36–2.07; the atom head's labels had put 7 of those true VS2 (one
+/// low-contrast image, thin carbon) on metal sites.
+pub(super) const RING_CONTRAST_MARGIN: f64 = 1.15;
+
+/// Columns of each label the swapped-labels check needs.
+pub(super) const MIN_LABELLED_COLUMNS: usize = 20;
+
+/// Said when the atom head's metal/chalcogen labels run against what the vacancies show.
+pub(super) const LABELS_SWAPPED_WARNING: &str = "the atom model's metal/chalcogen labels disagree \
+     with the column brightness around the vacancies (as in MoSe2, where Se2 outshines Mo \
+     and is labelled metal): Mo/S2 site labels, S2-site counts and normalized intensities \
+     are likely swapped; vacancy calls are not affected";
+
+/// The vacancy head's VS1 and VS2 blobs on the model grid.
+pub(super) fn vacancy_candidates(f: &Frame, maps: &Maps) -> Result<Vec<vacancy::VacancyPoint>> {
+    let vac_head = model_head(maps, "vacancy")?;
+    let plane = f.plane();
+    let disk_px = std::f64::consts::PI * (0.95 / f.model_px()).powi(2);
+    Ok(vacancy::find_vacancies(
+        vac_head.channel(1, plane),
+        vac_head.channel(2, plane),
+        f.gw,
+        f.gh,
+        f.options.vacancy_threshold,
+        ((0.15 * disk_px).round() as usize).max(3),
+    ))
+}
+
+/// VS2 calls on metal sites (a missing metal, not two chalcogens) are dropped; warns
+/// when the atom head's metal/chalcogen labels run against the vacancies' rings.
+pub(super) fn drop_metal_site_calls(
+    f: &Frame,
+    points: Vec<vacancy::VacancyPoint>,
+    positions: &[(f64, f64)],
+    columns: &ColumnIntensities,
+    warnings: &mut Vec<String>,
+) -> Vec<vacancy::VacancyPoint> {
+    let (grid, pixel_size) = (&f.grid, f.pixel_size);
+    let shell = (SECOND_SHELL_A.0 / pixel_size, SECOND_SHELL_A.1 / pixel_size);
+    let first_shell = (FIRST_SHELL_A.0 / pixel_size, FIRST_SHELL_A.1 / pixel_size);
+    let neighbours = NeighborGrid::from_points(positions.iter().copied(), shell.1);
+    // Each call's ring, read once: all of them calibrate, the VS2 ones are judged.
+    let point_rings: Vec<Option<f64>> = points
+        .iter()
+        .map(|p| {
+            let (x, y) = grid.to_input(p.x, p.y);
+            let i = &columns.intensities;
+            vacancy::ring_contrast(x, y, &neighbours, i, first_shell, shell)
+        })
+        .collect();
+    let mut rings: Vec<f64> = point_rings.iter().flatten().copied().collect();
+    let chalcogen_ring = vacancy::chalcogen_ring(&mut rings, RING_CONTRAST_MARGIN);
+    if let Some(ring) = chalcogen_ring {
+        let median_of = |refs: &[(f64, f64, f64)]| {
+            let mut v: Vec<f64> = refs.iter().map(|r| r.2).collect();
+            (v.len() >= MIN_LABELLED_COLUMNS).then(|| intensity::median(&mut v))
+        };
+        let metal_median = median_of(&columns.metal_refs);
+        if let (Some(m), Some(c)) = (metal_median, median_of(&columns.chalcogen_refs)) {
+            if vacancy::labels_contradict_rings(m / c, ring, RING_CONTRAST_MARGIN) {
+                warnings.push(LABELS_SWAPPED_WARNING.to_string());
+            }
+        }
+    }
+    // A VS2 call on a metal site is a missing metal. Where the image's vacancy calls
+    // show which way a chalcogen site's ring reads, the call's own ring decides;
+    // otherwise the atom head's labels do, overruled only by a ring that reads
+    // chalcogen the MoS₂ way.
+    points
+        .into_iter()
+        .zip(point_rings)
+        .filter(|&(p, c)| {
+            if p.kind != VacancyKind::VS2 {
+                return true;
+            }
+            let metal_site = match (chalcogen_ring, c) {
+                (Some(reference), Some(c)) => {
+                    vacancy::reads_as_metal_site(c, reference, RING_CONTRAST_MARGIN)
+                }
+                _ => {
+                    let (x, y) = grid.to_input(p.x, p.y);
+                    vacancy::on_metal_site(x, y, &neighbours, &columns.metal, shell)
+                        && c.is_none_or(|c| c >= RING_CONTRAST_MARGIN)
+                }
+            };
+            !metal_site
+        })
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// The report's vacancies on the input grid, and those left out near the border or
+/// vacuum (`Analysis::edge_vacancies`).
+pub(super) fn find_vacancies(
+    f: &Frame,
+    points: &[vacancy::VacancyPoint],
+    columns: &ColumnIntensities,
+    measure: &Measure,
+    dirt: &Contamination,
+    polymorphs: &PolymorphMap,
+    interior: &Interior,
+) -> (Vec<Vacancy>, Vec<Vacancy>) {
+    let chemistry = f.chemistry();
+    let filter = f.filter();
+    let to_a = |v: f64| v * f.pixel_size;
+    let reference_radius = intensity::REFERENCE_RADIUS_A / f.pixel_size;
+    let vac_pos: Vec<(f64, f64)> = points.iter().map(|p| f.grid.to_input(p.x, p.y)).collect();
+    let vac_ref = intensity::local_reference(&vac_pos, &columns.chalcogen_refs, reference_radius);
+    let vacancies: Vec<Vacancy> = points
+        .iter()
+        .zip(&vac_pos)
+        .zip(&vac_ref)
+        .map(|((p, &(x, y)), &r)| Vacancy {
+            x,
+            y,
+            x_a: to_a(x),
+            y_a: to_a(y),
+            kind: p.kind,
+            species: p.kind.species(chemistry),
+            confidence: p.confidence,
+            in_contaminated_area: filter && dirt.is_dirty(f, x, y),
+            normalized_intensity: if r > 0.0 {
+                measure.at(x, y) / r
+            } else {
+                f64::NAN
+            },
+            polymorph: polymorphs.class_at(f, x, y),
+        })
+        .collect();
+    vacancies
+        .into_iter()
+        .partition(|v| interior.contains(f, v.x, v.y))
+}
