@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Release mode: the engine links tract, and one optimized build serves the tests, the CLI and the JNI library.
 cargo test --workspace --release
-python3 -m pytest tests scripts/physics -q
+python3 -m pytest tests scripts/physics scripts/train -q
 bash scripts/test_java.sh

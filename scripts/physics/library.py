@@ -84,6 +84,9 @@ POLYMORPHS = {
     "3R-2L": [("H", "A", "B"), ("H", "B", "C")],
     "3R-3L": [("H", "A", "B"), ("H", "B", "C"), ("H", "C", "A")],
     "1T-1L": [("T", "A", "BC")],
+    # 3R-3L seen from its other face (the beam enters at the last layer): the column with
+    # S2 above a Mo two layers further down exists only this way up
+    "3R-3L-rev": [("H", "C", "A"), ("H", "B", "C"), ("H", "A", "B")],
 }
 
 VACUUM = 2.0  # A of vacuum above the first and below the last atom plane
@@ -376,9 +379,9 @@ def make_queue() -> list[Job]:
     # the depth-order contrast in a larger cell
     C(M("2H-2L", reps=(5, 3)), 80, 23, numerics=dict(scan_area="unit", configs=16), tag="cell5x3_unit")
     # (5) other polymorphs
-    for p in ("3R-2L", "3R-3L", "1T-1L"):
+    for p in ("3R-2L", "3R-3L", "1T-1L", "3R-3L-rev"):
         L(M(p), 80, 23)
-    # (6) vacancies: VS1 and VS2 in one 4x2 supercell, 7.2 A apart (nearest periodic image)
+    # (6) vacancies: VS1 and VS2 in one 4x2 supercell, 8.36 A apart (5.47 A to the nearest periodic image)
     L(M("2H-1L", reps=(4, 2), defects=[("VS1", 0, 0, 0), ("VS2", 2, 0, 1)]), 80, 23)
     # (7) other TMD monolayers
     for mat in ("WSe2", "WS2", "MoSe2"):

@@ -74,6 +74,10 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt.pt")
     p.add_argument("--init", default=None,
                    help="start from these weights (a checkpoint .pt) with a fresh optimizer and schedule: fine-tuning")
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="keep every BatchNorm in eval mode while training: running statistics stay as loaded "
+                        "(not updated, not used from the batch), the affine weight/bias still train. Needed "
+                        "when fine-tuning a checkpoint from onnx_to_ckpt.py, whose BN holds identity statistics")
     return p.parse_args(argv)
 
 
@@ -105,8 +109,18 @@ def describe(dirs):
     return out
 
 
+def train_mode(model, freeze_bn=False):
+    """model.train(), except that with freeze_bn every BatchNorm stays in eval mode."""
+    model.train()
+    if freeze_bn:
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    return model
+
+
 @torch.no_grad()
-def evaluate(model, loader, criterion, heads, loss_weights, device, max_batches, amp):
+def evaluate(model, loader, criterion, heads, loss_weights, device, max_batches, amp, freeze_bn=False):
     model.eval()
     metrics = Metrics(heads, device)
     for i, batch in enumerate(loader):
@@ -118,7 +132,7 @@ def evaluate(model, loader, criterion, heads, loss_weights, device, max_batches,
         logits = {h: v.float() for h, v in logits.items()}
         losses = {h: criterion(h, logits[h], batch[h]) for h in heads}
         metrics.update(logits, batch, losses)
-    model.train()
+    train_mode(model, freeze_bn)
     return metrics.compute(loss_weights)
 
 
@@ -214,7 +228,7 @@ def main(argv=None):
     print(f"model: {count_params(model) / 1e6:.3f} M params, heads {list(heads)}; "
           f"train {len(train_ds)} samples, val {len(val_loader.dataset) if val_loader else 0}")
     t0 = time.time()
-    model.train()
+    train_mode(model, args.freeze_bn)
     step = start
     for batch in train_loader:
         if step >= args.steps:
@@ -243,7 +257,8 @@ def main(argv=None):
         if step % args.eval_every == 0 or last:
             val_metrics = {}
             if val_loader is not None:
-                val_metrics = evaluate(model, val_loader, criterion, heads, loss_weights, device, args.val_batches, amp)
+                val_metrics = evaluate(model, val_loader, criterion, heads, loss_weights, device, args.val_batches, amp,
+                                       args.freeze_bn)
                 row.update(val_metrics)
                 print(f"step {step:6d} | val " + " ".join(f"{k[4:]} {v:.4f}" for k, v in val_metrics.items()), flush=True)
                 if best_val is None or val_metrics["val_loss"] < best_val:

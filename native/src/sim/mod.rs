@@ -1,9 +1,11 @@
 //! HAADF-STEM image simulator for MoS₂ polymorphs, vacancies and carbon contamination.
 //!
-//! Incoherent imaging (Kirkland's "incostem" idea): atoms are deposited with bilinear
-//! sub-pixel weights proportional to their HAADF cross-section, convolved with the probe
-//! intensity by FFT ([`probe`]), then degraded by scan distortions ([`scan`]), shot and
-//! detector noise ([`noise`]). Labels are exact because they come from the same atoms.
+//! Incoherent imaging (Kirkland's "incostem" idea): columns are deposited with bilinear
+//! sub-pixel weights equal to their signal in a frozen-phonon multislice library
+//! ([`response`]: by content in beam order, voltage and detector), convolved with the probe
+//! intensity by FFT ([`probe`]) and a diffuse halo, then degraded by scan distortions
+//! ([`scan`]), shot and detector noise ([`noise`]). Labels are exact because they come from
+//! the same atoms.
 //!
 //! Flow: [`SimRequest`] → [`SimParams::draw`] → [`render`] → [`Sample`].
 
@@ -14,6 +16,7 @@ pub mod params;
 pub mod probe;
 pub mod regions;
 mod render;
+pub mod response;
 pub mod scan;
 
 pub use params::{BoundaryShape, SimParams, SimRequest};

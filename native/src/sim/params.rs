@@ -7,12 +7,12 @@
 //!   C1 ~ N(0, 12 Å) clipped to ±30 Å; C3 ±2 µm; A1 0–15 Å; B2 0–300 Å; A2 0–300 Å
 //!   (each below ~π/4 of phase at the aperture edge, i.e. a tuned corrector);
 //!   source FWHM 0.3–0.7 Å; chromatic focal spread σ 10–40 Å.
-//! - contrast: cross-section σ(Z) = σ_Mo·(Z/42)^n, n 1.4–2.0 (SCIENCE §1), σ_Mo = 0.045 Å²
-//!   (screened-Rutherford estimate for 40–160 mrad at 80 kV; a 2H-1L multislice gives a
-//!   3.7 % Mo peak, which this reproduces); column coupling κ 0–0.8: an atom directly
-//!   below another within 3.5 Å scatters (1+κ)× more, the channelling that makes
-//!   multislice S₂/S ratios exceed 2 and Mo/S₂ peak ratios drop towards 1.5;
-//!   detector efficiency 0.3–1.0.
+//! - contrast: the column response fitted to frozen-phonon multislice ([`super::response`])
+//!   at the drawn voltage and annular detector: inner angle 35–100 mrad (low-angle ADF to
+//!   true HAADF; the response is clamped below its 40 mrad node), outer 150–250 mrad; the
+//!   specimen lies either face up (beam order reversed, which matters for 3R stacks); a
+//!   ±10 % (log-uniform) factor per metal and chalcogen for what the library does not vary
+//!   (tilt, thermal displacements, convergence); detector efficiency 0.3–1.0.
 //! - dose: as requested (e⁻/Å²); carbon: patches 42–60 Å × level thick, patch cover
 //!   30–85 %, correlation 10–40 Å, thin uniform film 0–4 Å × level. (20 Å patches were
 //!   invisible after normalization — a network cannot learn to map them — while real
@@ -25,6 +25,7 @@
 
 use super::noise::DetectorParams;
 use super::probe::ProbeParams;
+use super::response::Response;
 use super::scan::ScanParams;
 use crate::crystal::{Chemistry, Polymorph, LATTICE_A_ANGSTROM};
 use crate::error::{Error, Result};
@@ -201,9 +202,17 @@ pub struct SimParams {
     pub hole_fraction: f64,
     pub hole_correlation_angstrom: f64,
     pub probe: ProbeParams,
-    pub zn_exponent: f64,
-    pub sigma_mo_angstrom2: f64,
-    pub column_coupling: f64,
+    /// Annular detector collection angles (mrad).
+    #[serde(default = "nominal_adf_inner")]
+    pub adf_inner_mrad: f64,
+    #[serde(default = "nominal_adf_outer")]
+    pub adf_outer_mrad: f64,
+    /// The beam enters through the bottom layer instead of the top one.
+    #[serde(default)]
+    pub specimen_flipped: bool,
+    /// Factors on the metal and the chalcogen signal beyond the fitted response.
+    #[serde(default = "no_jitter")]
+    pub contrast_jitter: [f64; 2],
     pub detector_efficiency: f64,
     pub dose_e_per_angstrom2: f64,
     pub carbon: CarbonParams,
@@ -212,10 +221,20 @@ pub struct SimParams {
     pub detector: DetectorParams,
 }
 
-/// Nominal exponent of σ ∝ Z^n (integrated cross-sections, SCIENCE §1).
-pub const NOMINAL_ZN_EXPONENT: f64 = 1.7;
-/// HAADF (40–160 mrad) cross-section of one Mo atom at 80 kV, Å².
-pub const SIGMA_MO_ANGSTROM2: f64 = 0.045;
+/// The seed paper's annular detector (SCIENCE §1), mrad.
+pub const NOMINAL_ADF_MRAD: [f64; 2] = [40.0, 160.0];
+
+fn nominal_adf_inner() -> f64 {
+    NOMINAL_ADF_MRAD[0]
+}
+
+fn nominal_adf_outer() -> f64 {
+    NOMINAL_ADF_MRAD[1]
+}
+
+fn no_jitter() -> [f64; 2] {
+    [1.0, 1.0]
+}
 
 impl SimParams {
     /// Draw every random value for `req`.
@@ -267,10 +286,12 @@ impl SimParams {
             }
         };
         let mut u = |lo: f64, hi: f64| rng.gen_range(lo..=hi);
-        let (zn_exponent, column_coupling, detector_efficiency) = if clean {
-            (NOMINAL_ZN_EXPONENT, 0.0, 1.0)
+        let (adf, specimen_flipped, contrast_jitter, detector_efficiency) = if clean {
+            (NOMINAL_ADF_MRAD, false, no_jitter(), 1.0)
         } else {
-            (u(1.4, 2.0), u(0.0, 0.8), u(0.3, 1.0))
+            let jitter = [u(-1.0, 1.0), u(-1.0, 1.0)].map(|v| 1.1f64.powf(v));
+            let adf = [u(35.0, 100.0), u(150.0, 250.0)];
+            (adf, u(0.0, 1.0) < 0.5, jitter, u(0.3, 1.0))
         };
         let level = if clean { 0.0 } else { req.carbon };
         let carbon = CarbonParams {
@@ -337,9 +358,10 @@ impl SimParams {
             hole_fraction: req.hole_fraction,
             hole_correlation_angstrom: u(15.0, 40.0),
             probe,
-            zn_exponent,
-            sigma_mo_angstrom2: SIGMA_MO_ANGSTROM2,
-            column_coupling,
+            adf_inner_mrad: adf[0],
+            adf_outer_mrad: adf[1],
+            specimen_flipped,
+            contrast_jitter,
             detector_efficiency,
             dose_e_per_angstrom2: req.dose_e_per_angstrom2,
             carbon,
@@ -349,8 +371,8 @@ impl SimParams {
         }
     }
 
-    /// HAADF cross-section (Å²) of one atom of atomic number `z`.
-    pub fn cross_section(&self, z: u32) -> f64 {
-        self.sigma_mo_angstrom2 * (z as f64 / 42.0).powf(self.zn_exponent)
+    /// The column response at these optics and this detector.
+    pub fn response(&self) -> Response {
+        Response::at(self.probe.energy_kv, self.adf_inner_mrad)
     }
 }

@@ -147,6 +147,9 @@ fn fft2_inplace(fft: &std::sync::Arc<dyn rustfft::Fft<f32>>, data: &mut [Complex
     }
 }
 
+/// Side of the square window the probe intensity is computed in (Å).
+pub const PROBE_WINDOW_ANGSTROM: f64 = 32.0;
+
 /// Transfer function of the probe for a `h × w` grid (the half spectrum of [`Fft2`]),
 /// including the Gaussian source-size envelope. Multiply a deposited-atom spectrum by it
 /// to get the image.
@@ -156,9 +159,12 @@ pub fn probe_transfer(
     w: usize,
     pixel_angstrom: f64,
 ) -> Vec<Complex32> {
-    // Probe tails beyond ~8 Å carry a negligible share of the intensity; a window of
-    // that size keeps the per-image probe cost small even on fine pixels.
-    let window = ((16.0 / pixel_angstrom).ceil() as usize).min(h).min(w);
+    // The probe is computed periodic in a window: a 16 Å window folds the Airy tails back
+    // and raised the signal 1.8 Å from a column by 14 % and 3.2 Å away by 37 % (disk
+    // integrals against a 128 Å window); a 32 Å window is within 3 % and 6 % there.
+    let window = ((PROBE_WINDOW_ANGSTROM / pixel_angstrom).ceil() as usize)
+        .min(h)
+        .min(w);
     let n = window & !1;
     let probe = probe_intensity(params, n, pixel_angstrom);
     let (dx, dy) = core_offset(&probe, n);

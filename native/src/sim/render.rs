@@ -3,8 +3,9 @@
 use super::field::{quantile, SmoothField};
 use super::noise::{detector, poisson_counts};
 use super::params::SimParams;
-use super::probe::probe_transfer;
+use super::probe::{probe_transfer, PROBE_WINDOW_ANGSTROM};
 use super::regions::Regions;
+use super::response::Response;
 use super::scan::jitter_offsets;
 use super::{ColumnTruth, DistractorKind, DistractorTruth, Sample, VacancyTruth};
 use crate::crystal::{
@@ -17,8 +18,6 @@ use rand_distr::{Distribution, Poisson};
 
 /// Atom number density of amorphous carbon (≈ 2 g/cm³), atoms per Å³.
 const CARBON_ATOMS_PER_ANGSTROM3: f64 = 0.1;
-/// An atom directly below another within this height is "channelled" (coupling κ).
-const COUPLING_RANGE_ANGSTROM: f64 = 3.5;
 
 /// The padded grid the image is rendered on, so probe tails and scan shifts near the
 /// border see atoms outside the field of view. Image pixel (0, 0) sits at (margin, margin).
@@ -72,7 +71,12 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
     let jitter_px =
         (p.scan.jitter_x_angstrom.max(p.scan.jitter_y_angstrom) / px * 4.0).ceil() as usize;
     let margin = (6.0 / px).ceil() as usize + 2 + jitter_px;
-    let (cw, ch) = (fast_size(w + 2 * margin), fast_size(h + 2 * margin));
+    // At least the probe's window, so its tails are not folded back onto the field.
+    let min_side = (PROBE_WINDOW_ANGSTROM / px).ceil() as usize;
+    let (cw, ch) = (
+        fast_size((w + 2 * margin).max(min_side)),
+        fast_size((h + 2 * margin).max(min_side)),
+    );
     let mut canvas = Canvas {
         w: cw,
         h: ch,
@@ -93,9 +97,11 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
     }
 
     let regions = Regions::new(p, rng, smin, smax);
+    let response = p.response();
     let specimen = Specimen {
         p,
         regions: &regions,
+        response: &response,
         smin,
         smax,
     };
@@ -121,7 +127,7 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
     );
     let carbon_map = crop(&carbon_canvas, canvas.w, w, h, margin);
 
-    let (mut pixels, line_jitter_px) = scan(p, rng, canvas);
+    let (mut pixels, line_jitter_px) = scan(p, &response, rng, canvas);
     if !p.clean {
         add_background(p, &mut pixels, w, h);
         poisson_counts(rng, &mut pixels);
@@ -141,10 +147,12 @@ pub fn render<R: Rng>(p: &SimParams, rng: &mut R) -> Sample {
 }
 
 /// What the specimen holds, for depositing its atoms: the parameters, the regions
-/// (polymorphs, holes) and the specimen rectangle (Å) that maps into the canvas.
+/// (polymorphs, holes), the column response and the specimen rectangle (Å) that maps
+/// into the canvas.
 struct Specimen<'a> {
     p: &'a SimParams,
     regions: &'a Regions,
+    response: &'a Response,
     smin: [f64; 2],
     smax: [f64; 2],
 }
@@ -157,12 +165,24 @@ struct LatticeTruth {
 }
 
 impl Specimen<'_> {
-    /// Detected electrons per atom of `element` in this chemistry.
+    /// Detected electrons per Å² of column signal (the response's unit).
+    fn electrons(&self) -> f64 {
+        self.p.dose_e_per_angstrom2 * self.p.detector_efficiency
+    }
+
+    /// The drawn contrast factor of an element's role.
+    fn jitter(&self, element: Element) -> f64 {
+        match element {
+            Element::Mo => self.p.contrast_jitter[0],
+            Element::S => self.p.contrast_jitter[1],
+            Element::C => 1.0,
+        }
+    }
+
+    /// Detected electrons from one atom of `element` alone in its column.
     fn weight(&self, element: Element) -> f32 {
-        let p = self.p;
-        (p.dose_e_per_angstrom2
-            * p.detector_efficiency
-            * p.cross_section(p.chemistry.atomic_number(element))) as f32
+        let sigma = self.response.sigma(self.p.chemistry, element);
+        (self.electrons() * sigma * self.jitter(element)) as f32
     }
 
     fn inside(&self, x: f64, y: f64) -> bool {
@@ -208,7 +228,7 @@ impl Specimen<'_> {
                     }
                     let (x, y) = p.scan.pixel_of_specimen(pos[0] / px, pos[1] / px);
                     let atoms = self.draw_column(rng, poly, *site, nominal, (x, y), &mut truth);
-                    self.deposit_column(canvas, &atoms, (x, y));
+                    self.deposit_column(canvas, &atoms, poly.layers(), (x, y));
                 }
             }
         }
@@ -275,22 +295,25 @@ impl Specimen<'_> {
         atoms
     }
 
-    /// One column's atoms on the canvas at (x, y).
-    fn deposit_column(&self, canvas: &mut Canvas, atoms: &[(Element, f64)], (x, y): (f64, f64)) {
-        for (k, &(el, z)) in atoms.iter().enumerate() {
-            // Channelling: an atom with another just above it (beam enters from
-            // the top) is hit by a focused beam and scatters more.
-            let shadowed = atoms
-                .iter()
-                .enumerate()
-                .any(|(m, a)| m != k && a.1 > z && a.1 - z <= COUPLING_RANGE_ANGSTROM);
-            let boost = if shadowed {
-                1.0 + self.p.column_coupling
-            } else {
-                1.0
-            };
-            canvas.deposit(x, y, self.weight(el) * boost as f32);
+    /// One column's atoms on the canvas at (x, y): the sum of its atoms' signals times
+    /// the gain of its content in beam order (channelling along the column).
+    fn deposit_column(
+        &self,
+        canvas: &mut Canvas,
+        atoms: &[(Element, f64)],
+        layers: usize,
+        (x, y): (f64, f64),
+    ) {
+        if atoms.is_empty() {
+            return;
         }
+        let chemistry = self.p.chemistry;
+        let sum: f64 = atoms
+            .iter()
+            .map(|&(e, _)| self.response.sigma(chemistry, e) * self.jitter(e))
+            .sum();
+        let gain = self.response.gain(atoms, layers, self.p.specimen_flipped);
+        canvas.deposit(x, y, (self.electrons() * sum * gain) as f32);
     }
 
     /// Adatoms on top of the film at random positions over the material.
@@ -338,6 +361,7 @@ impl Specimen<'_> {
 /// probe really was: the image's pixels and the line offsets (px) in x and y.
 fn scan<R: Rng>(
     p: &SimParams,
+    response: &Response,
     rng: &mut R,
     mut canvas: Canvas,
 ) -> (Vec<f32>, (Vec<f64>, Vec<f64>)) {
@@ -349,6 +373,7 @@ fn scan<R: Rng>(
     for (s, o) in spec.iter_mut().zip(&otf) {
         *s *= o;
     }
+    add_halo(&mut spec, &fft, px, response);
     canvas.data = fft.inverse(spec);
     // Round-off leaves tiny negative values in vacuum; counts cannot be negative.
     canvas.data.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -369,6 +394,24 @@ fn scan<R: Rng>(
         }
     }
     (pixels, (jx, jy))
+}
+
+/// Move the response's halo share of every atom's signal into a Gaussian: the diffuse
+/// signal between columns that fills the hollow sites (or, for a negative share, the
+/// weaker-than-Airy tails of a high-angle image).
+fn add_halo(spec: &mut [rustfft::num_complex::Complex32], fft: &Fft2, px: f64, r: &Response) {
+    let f = r.halo_fraction as f32;
+    if f == 0.0 {
+        return;
+    }
+    let sigma_px = r.halo_sigma_angstrom / px;
+    let k = (2.0 * std::f64::consts::PI.powi(2) * sigma_px * sigma_px) as f32;
+    for c in 0..fft.wc() {
+        for row in 0..fft.h {
+            let (fx, fy) = fft.freq(c, row);
+            spec[c * fft.h + row] *= 1.0 - f + f * (-k * (fx * fx + fy * fy)).exp();
+        }
+    }
 }
 
 /// Carbon thickness (Å) on the padded canvas: a thin film plus patches, none in holes.

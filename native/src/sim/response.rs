@@ -1,0 +1,241 @@
+//! How strongly a column scatters onto the annular detector: fitted to frozen-phonon
+//! multislice, not summed atom by atom.
+//!
+//! `response.json` is written by `scripts/physics/fit_response.py` from the multislice
+//! library (`scripts/physics/library/`, abTEM with 8 frozen-phonon configurations). Per
+//! voltage and detector range it holds:
+//! - `sigma`: the integrated signal (Å², fraction of the beam × area) of one atom alone in
+//!   its column, per element;
+//! - `gain`: the signal of a column over the sum of its atoms' `sigma`, by content in beam
+//!   order. This is the channelling a per-atom sum misses: with a 66–192 mrad detector the
+//!   2H-2L column with Mo below S₂ is 28 % brighter than the one with Mo above S₂, with
+//!   40–160 mrad they are within 4 %;
+//! - `halo_fraction`: the share of every atom's signal moved into a Gaussian halo of
+//!   `halo_sigma_angstrom`, fitted to the hollow sites of the 2H cells. Positive at low
+//!   inner angles (thermal diffuse scattering and probe spreading fill the hollows: +3.5 %
+//!   at 80 kV, 40 mrad; +6.5 % at 60 kV), negative at high ones (−2 to −6 % from 60 mrad up
+//!   at 80–100 kV): there the multislice hollows are darker than the Airy probe's tails
+//!   make them in a purely incoherent image.
+//!
+//! Inner angles between the fitted nodes are interpolated (log-linear in `sigma`, linear in
+//! `gain` and `halo_fraction`), outside them clamped; the outer angle is not a variable (the
+//! library's 160–250 mrad outer angles change column ratios by ≤ 5 %, see the physics tests);
+//! the voltage is the table's nearest. The single-atom `sigma` of carbon is not in the library:
+//! it follows S as (6/16)^n with the exponent n that Mo and S give at the same condition.
+
+use crate::crystal::{Chemistry, Element, INTERLAYER_ANGSTROM};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+#[derive(Debug, Deserialize)]
+struct Table {
+    halo_sigma_angstrom: f64,
+    conditions: Vec<Node>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Node {
+    kv: f64,
+    inner_mrad: f64,
+    halo_fraction: f64,
+    sigma: BTreeMap<String, f64>,
+    gain: BTreeMap<String, f64>,
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        serde_json::from_str(include_str!("response.json"))
+            .expect("sim/response.json is written by fit_response.py and checked by a test")
+    })
+}
+
+/// The column response at one voltage and detector inner angle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// Single-atom signal (Å²) of W, Mo, Se, S, C.
+    sigma: BTreeMap<&'static str, f64>,
+    gain: BTreeMap<String, f64>,
+    /// Share of each atom's signal in the Gaussian halo.
+    pub halo_fraction: f64,
+    /// Standard deviation of the halo (Å).
+    pub halo_sigma_angstrom: f64,
+}
+
+impl Response {
+    /// Response at `kv` (the table's nearest voltage) and a detector inner angle (mrad).
+    pub fn at(kv: f64, inner_mrad: f64) -> Response {
+        let t = table();
+        let nearest_kv = t
+            .conditions
+            .iter()
+            .map(|n| n.kv)
+            .min_by(|a, b| (a - kv).abs().total_cmp(&(b - kv).abs()))
+            .expect("response table has conditions");
+        let mut nodes: Vec<&Node> = t.conditions.iter().filter(|n| n.kv == nearest_kv).collect();
+        nodes.sort_by(|a, b| a.inner_mrad.total_cmp(&b.inner_mrad));
+        let inner = inner_mrad.clamp(nodes[0].inner_mrad, nodes[nodes.len() - 1].inner_mrad);
+        let i = nodes
+            .windows(2)
+            .position(|w| inner <= w[1].inner_mrad)
+            .unwrap_or(0);
+        let (a, b) = (nodes[i], nodes[(i + 1).min(nodes.len() - 1)]);
+        let span = b.inner_mrad - a.inner_mrad;
+        let f = if span > 0.0 {
+            (inner - a.inner_mrad) / span
+        } else {
+            0.0
+        };
+        let mut sigma = BTreeMap::new();
+        for el in ["W", "Mo", "Se", "S"] {
+            let (sa, sb) = (a.sigma[el], b.sigma[el]);
+            sigma.insert(el, (sa.ln() * (1.0 - f) + sb.ln() * f).exp());
+        }
+        // Carbon: S scaled by the Z exponent that Mo and S show at this condition.
+        let n = (sigma["Mo"] / sigma["S"]).ln() / (42f64 / 16.0).ln();
+        sigma.insert("C", sigma["S"] * (6f64 / 16.0).powf(n));
+        let gain = a
+            .gain
+            .iter()
+            .map(|(k, ga)| {
+                let gb = b.gain.get(k).copied().unwrap_or(*ga);
+                (k.clone(), ga * (1.0 - f) + gb * f)
+            })
+            .collect();
+        Response {
+            sigma,
+            gain,
+            halo_fraction: a.halo_fraction * (1.0 - f) + b.halo_fraction * f,
+            halo_sigma_angstrom: t.halo_sigma_angstrom,
+        }
+    }
+
+    /// Signal (Å²) of one atom of `element` alone in its column.
+    pub fn sigma(&self, chemistry: Chemistry, element: Element) -> f64 {
+        self.sigma[symbol(chemistry, element)]
+    }
+
+    /// Signal (Å²) of a column of atoms (element, height in Å) in a stack of `layers`; the
+    /// beam enters at the top, or at the bottom when the specimen is `flipped`.
+    pub fn column(
+        &self,
+        chemistry: Chemistry,
+        atoms: &[(Element, f64)],
+        layers: usize,
+        flipped: bool,
+    ) -> f64 {
+        let sum: f64 = atoms.iter().map(|&(e, _)| self.sigma(chemistry, e)).sum();
+        sum * self.gain(atoms, layers, flipped)
+    }
+
+    /// Gain of a column content: the library's value for this content at this depth, else
+    /// for the same content wherever it lies (empty end layers dropped), else 1 (the
+    /// per-atom sum; a single atom's gain is 1 by definition).
+    pub fn gain(&self, atoms: &[(Element, f64)], layers: usize, flipped: bool) -> f64 {
+        let key = beam_order_key(atoms, layers, flipped);
+        let bare = key.trim_matches(|c| c == '_' || c == '|');
+        self.gain
+            .get(&key)
+            .or_else(|| self.gain.get(bare))
+            .copied()
+            .unwrap_or(1.0)
+    }
+}
+
+fn symbol(chemistry: Chemistry, element: Element) -> &'static str {
+    match (element, chemistry.atomic_number(element)) {
+        (Element::C, _) => "C",
+        (_, 74) => "W",
+        (_, 42) => "Mo",
+        (_, 34) => "Se",
+        _ => "S",
+    }
+}
+
+/// The content key of `fit_response.py`: one group per layer of a stack of `layers` from
+/// the beam's entrance (the top, or the bottom of a `flipped` specimen), `M` a metal,
+/// `X`/`X2` one or two chalcogens, `_` a layer without atoms in this column, e.g. "X2|M"
+/// for S₂ above the Mo of the next layer and "_|M|X2" for the same one layer deeper.
+pub fn beam_order_key(atoms: &[(Element, f64)], layers: usize, flipped: bool) -> String {
+    if atoms.is_empty() {
+        return String::new();
+    }
+    let layer = |z: f64| (z / INTERLAYER_ANGSTROM).round() as i64;
+    let mut order: Vec<i64> = (0..layers.max(1) as i64).collect();
+    if !flipped {
+        order.reverse();
+    }
+    let mut groups = Vec::new();
+    for l in order {
+        let metals = atoms
+            .iter()
+            .filter(|a| a.0 == Element::Mo && layer(a.1) == l)
+            .count();
+        let chalcogens = atoms
+            .iter()
+            .filter(|a| a.0 == Element::S && layer(a.1) == l)
+            .count();
+        let mut g = "M".repeat(metals);
+        match chalcogens {
+            0 => {}
+            1 => g.push('X'),
+            n => g.push_str(&format!("X{n}")),
+        }
+        groups.push(if g.is_empty() { "_".to_string() } else { g });
+    }
+    groups.join("|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crystal::{Polymorph, Site};
+
+    #[test]
+    fn keys_follow_the_beam_from_the_top() {
+        let key = |p: Polymorph, s: Site| beam_order_key(&p.column(s), p.layers(), false);
+        assert_eq!(key(Polymorph::H2Mono, Site::A), "M");
+        assert_eq!(key(Polymorph::H2Mono, Site::B), "X2");
+        // Layer 0 is at the bottom: its Mo on A lies below the S₂ of layer 1.
+        assert_eq!(key(Polymorph::H2Bi, Site::A), "X2|M");
+        assert_eq!(key(Polymorph::H2Bi, Site::B), "M|X2");
+        assert_eq!(key(Polymorph::H2Tri, Site::A), "M|X2|M");
+        assert_eq!(key(Polymorph::R3Tri, Site::A), "X2|_|M");
+        assert_eq!(key(Polymorph::R3Tri, Site::B), "_|M|X2");
+        assert_eq!(key(Polymorph::R3Bi, Site::A), "_|M");
+        assert_eq!(key(Polymorph::T1, Site::B), "X");
+        let flipped = beam_order_key(&Polymorph::R3Tri.column(Site::A), 3, true);
+        assert_eq!(flipped, "M|_|X2");
+    }
+
+    #[test]
+    fn every_simulated_column_has_a_fitted_gain() {
+        let r = Response::at(80.0, 66.0);
+        for p in Polymorph::ALL {
+            for s in Site::ALL {
+                let atoms = p.column(s);
+                for flipped in [false, true] {
+                    let key = beam_order_key(&atoms, p.layers(), flipped);
+                    let bare = key.trim_matches(|c| c == '_' || c == '|');
+                    if atoms.len() > 1 {
+                        assert!(r.gain.contains_key(bare), "{p} {s:?}: no gain for {bare}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn interpolation_stays_between_nodes_and_clamps_outside() {
+        let lo = Response::at(80.0, 40.0);
+        let mid = Response::at(80.0, 45.0);
+        let hi = Response::at(80.0, 50.0);
+        let mo = |r: &Response| r.sigma(Chemistry::MoS2, Element::Mo);
+        assert!(mo(&lo) > mo(&mid) && mo(&mid) > mo(&hi));
+        assert_eq!(Response::at(80.0, 20.0), lo);
+        assert_eq!(Response::at(85.0, 40.0), lo);
+        let w = Response::at(80.0, 66.0).sigma(Chemistry::WS2, Element::Mo);
+        assert!(w > mo(&Response::at(80.0, 66.0)));
+    }
+}

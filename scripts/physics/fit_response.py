@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Fit the simulator's column response to the frozen-phonon multislice library.
+
+The simulator renders a clean image as  I(r) = dose * sum_c W_c * [(1 - f) P(r - r_c) + f H(r - r_c)]:
+every column c deposits an integrated weight W_c (A^2, fraction of the beam x area)
+through the probe intensity P (normalised to 1) and a fraction f through a Gaussian halo H
+(the thermal diffuse scattering and probe spreading that fill the hollow sites).
+
+From the library (`library/runs/*.sites.csv`, 0.9 A disk integrals) this script finds, per
+voltage and detector range:
+  * `halo_fraction` f, from the hollow sites of the 2H cells;
+  * W of every column of every cell, by inverting the disk sums over the lattice
+    (the disk of a column also collects its neighbours' tails);
+  * `sigma` of single atoms: Mo from 2H-1L, S from 1T (one S per column), W and Se from the
+    WS2/WSe2/MoSe2 monolayers (Se through the S2 pair gain, as no library cell has one Se alone);
+  * `gain` = W / (sum of the column's single-atom sigmas) for each column content in beam
+    order: the channelling and de-channelling along the column that a per-atom sum misses.
+    Keys use M (metal) and X (chalcogen), one group per layer of the cell, entrance first,
+    `_` for a layer without atoms in this column: `M|X2` is a metal above the chalcogen pair
+    of the next layer; `_|M|X2` the same one layer deeper in a trilayer (the two read 5 %
+    apart in 3R-3L: where the probe meets a column matters, not only what it holds).
+
+Fit nodes are the detector ranges in FIT_RANGES; the other library ranges are left out so that
+`native/tests/physics.rs` can check the simulator on conditions the fit never saw. Voltages
+with fewer cells borrow the 80 kV gains (see `gain_source`).
+
+Writes `native/src/sim/response.json` (the simulator embeds it). Standard numpy/scipy only:
+    /work/physics-venv/bin/python scripts/physics/fit_response.py
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import library as L  # noqa: E402  (numpy-only at import; abTEM is imported lazily)
+
+RUNS = HERE / "library" / "runs"
+OUT = HERE.parent.parent / "native" / "src" / "sim" / "response.json"
+
+CONVERGENCE_MRAD = 23.0
+DISK_RADIUS = 0.9
+HALO_SIGMA = 1.5
+# Detector ranges the fit uses (inner, outer) mrad; the rest of the library's ranges are held out.
+FIT_RANGES = [(40, 200), (50, 200), (60, 200), (70, 200), (80, 200), (90, 200), (100, 250)]
+CHEMISTRIES = {"MoS2": ("Mo", "S"), "WS2": ("W", "S"), "MoSe2": ("Mo", "Se"), "WSe2": ("W", "Se")}
+
+# Radial grid for the disk kernels.
+_H = 0.025
+_N = 1281  # 32 A: the simulator's probe window (a smaller one folds the Airy tails back)
+_x = (np.arange(_N) - _N // 2) * _H
+_X, _Y = np.meshgrid(_x, _x)
+_R = np.hypot(_X, _Y)
+_DGRID = np.arange(0.0, 16.01, 0.05)
+
+
+def _disk_table(img: np.ndarray) -> np.ndarray:
+    """Integral of a centred, normalised image over a 0.9 A disk centred d away, on _DGRID."""
+    return np.array([(img * (np.hypot(_X - d, _Y) < DISK_RADIUS)).sum() * _H * _H for d in _DGRID])
+
+
+@functools.lru_cache(maxsize=None)
+def probe_table(kv: float) -> np.ndarray:
+    """Aberration-free probe of a point source (the library's optics) as the simulator makes
+    it: the aperture sampled on the Fourier grid of a 32 A periodic window."""
+    lam = L.wavelength(kv * 1e3)
+    k = np.fft.fftfreq(_N, d=_H)
+    kx, ky = np.meshgrid(k, k)
+    aperture = (lam * np.hypot(kx, ky) <= CONVERGENCE_MRAD * 1e-3).astype(complex)
+    p = np.abs(np.fft.fftshift(np.fft.ifft2(aperture))) ** 2
+    return _disk_table(p / (p.sum() * _H * _H))
+
+
+@functools.lru_cache(maxsize=None)
+def halo_table() -> np.ndarray:
+    g = np.exp(-(_R**2) / (2 * HALO_SIGMA**2))
+    return _disk_table(g / (g.sum() * _H * _H))
+
+
+@functools.lru_cache(maxsize=None)
+def neighbour_distances(a: float, src: str, dst: str, rmax: float = 15.5) -> tuple[float, ...]:
+    """Distances from a site `src` column to every `dst` column within rmax (itself included)."""
+    b = a * math.sqrt(3)
+    offs = L.site_offsets(a)
+    x0, y0 = offs[src][0]
+    out = []
+    for ox, oy in offs[dst]:
+        for i in range(-6, 7):
+            for j in range(-4, 5):
+                d = math.hypot(ox + i * a - x0, oy + j * b - y0)
+                if d < rmax:
+                    out.append(d)
+    return tuple(out)
+
+
+def column_keys(polymorph: str) -> dict[str, str]:
+    """Site -> content key in beam order (entrance first) with M/X and `_` for empty layers."""
+    stack = L.POLYMORPHS[polymorph]
+    keys = {}
+    for site in "ABC":
+        groups = []
+        for kind, ms, xs in stack:
+            g = ""
+            if ms == site:
+                g += "M"
+            if kind == "H" and xs == site:
+                g += "X2"
+            if kind == "T" and site in xs:
+                g += "X"
+            groups.append(g)
+        keys[site] = "|".join(g or "_" for g in groups) if any(groups) else ""
+    return keys
+
+
+def atoms_of(key: str) -> tuple[int, int]:
+    """(metals, chalcogens) in a key."""
+    m = x = 0
+    for g in key.split("|"):
+        m += g.count("M")
+        x += 2 if "X2" in g else g.count("X")
+    return m, x
+
+
+def read_runs() -> dict[str, list[dict]]:
+    runs = {}
+    for f in sorted(RUNS.glob("*.sites.csv")):
+        rows = list(csv.DictReader(f.open()))
+        if rows:
+            runs[rows[0]["run_id"]] = rows
+    return runs
+
+
+def perfect_cells(runs, kv: int, material: str):
+    """(polymorph, rows) of the perfect, carbon-free crystals at kv, 23 mrad, in focus."""
+    out = []
+    for rid, rows in runs.items():
+        r = rows[0]
+        extra = rid.split("_")[2]
+        if (int(r["kv"]) == kv and r["material"] == material and float(r["conv_mrad"]) == CONVERGENCE_MRAD
+                and float(r["defocus_A"]) == 0 and float(r["c3_A"]) == 0 and extra.endswith("kV")):
+            out.append((r["polymorph"], rows))
+    return out
+
+
+def disks(rows, rng) -> dict[str, float]:
+    lo, hi = rng
+    return {r["tag"].split(":")[0]: float(r["disk"]) for r in rows
+            if int(r["inner_mrad"]) == lo and int(r["outer_mrad"]) == hi and r["kind"] in ("column", "hollow")}
+
+
+class Kernel:
+    def __init__(self, kv: float, halo_fraction: float):
+        self.p = probe_table(kv)
+        self.h = halo_table()
+        self.f = halo_fraction
+
+    def __call__(self, d) -> np.ndarray:
+        d = np.asarray(d, dtype=float)
+        return (1 - self.f) * np.interp(d, _DGRID, self.p) + self.f * np.interp(d, _DGRID, self.h)
+
+
+def solve_cell(kernel: Kernel, a: float, polymorph: str, measured: dict[str, float]):
+    """Column weights W (A^2) reproducing the measured disks; the predicted hollow disk, if any."""
+    keys = column_keys(polymorph)
+    occupied = [s for s in "ABC" if keys[s]]
+    m = np.array([[kernel(neighbour_distances(a, t, s)).sum() for s in occupied] for t in occupied])
+    w = np.linalg.solve(m, np.array([measured[s] for s in occupied]))
+    hollow = None
+    for s in "ABC":
+        if not keys[s]:
+            hollow = sum(kernel(neighbour_distances(a, s, o)).sum() * wi for o, wi in zip(occupied, w))
+    return dict(zip(occupied, w)), hollow
+
+
+def fit_halo(runs, kv: int, rng) -> float:
+    """Halo fraction matching the hollow disks of the 2H MoS2 cells (least squares in log)."""
+    cells = [(p, disks(rows, rng)) for p, rows in perfect_cells(runs, kv, "MoS2") if p.startswith("2H")]
+    a = L.MATERIALS["MoS2"]["a"]
+    grid = np.linspace(-0.2, 0.3, 101)
+    kernels = {f: Kernel(kv, f) for f in grid}
+    cost = []
+    for f in grid:
+        c = 0.0
+        for p, d in cells:
+            _, hollow = solve_cell(kernels[f], a, p, d)
+            c += math.log(max(hollow, 1e-9) / d["C"]) ** 2
+        cost.append(c)
+    return float(grid[int(np.argmin(cost))])
+
+
+def fit_condition(runs, kv: int, rng, gains_80: dict | None):
+    f = fit_halo(runs, kv, rng)
+    kernel = Kernel(kv, f)
+    weights = {}  # (material, key) -> W
+    for material in CHEMISTRIES:
+        a = L.MATERIALS[material]["a"]
+        for p, rows in perfect_cells(runs, kv, material):
+            w, _ = solve_cell(kernel, a, p, disks(rows, rng))
+            for s, key in column_keys(p).items():
+                if key:
+                    weights.setdefault((material, key), []).append(w[s])
+    w = {k: float(np.mean(v)) for k, v in weights.items()}
+    sigma = {"Mo": w[("MoS2", "M")]}
+    if ("MoS2", "X") in w:
+        sigma["S"] = w[("MoS2", "X")]
+        gain = {}
+        for (material, key), v in w.items():
+            if material == "MoS2":
+                nm, nx = atoms_of(key)
+                gain[key] = v / (nm * sigma["Mo"] + nx * sigma["S"])
+        source = f"{kv} kV library"
+    else:
+        # No single-S column at this voltage: the 80 kV S2 pair gain gives sigma_S.
+        gain = dict(gains_80)
+        sigma["S"] = w[("MoS2", "X2")] / (2 * gain["X2"])
+        for (material, key), v in w.items():
+            if material == "MoS2" and key not in ("M", "X", "X2"):
+                nm, nx = atoms_of(key)
+                gain[key] = v / (nm * sigma["Mo"] + nx * sigma["S"])
+        source = f"{kv} kV library; single S and the keys it lacks from 80 kV"
+    if ("WS2", "M") in w:
+        sigma["W"] = w[("WS2", "M")]
+    if ("WSe2", "M") in w:
+        sigma["W"] = 0.5 * (sigma.get("W", w[("WSe2", "M")]) + w[("WSe2", "M")])
+    se = [w[(m, "X2")] / (2 * gain["X2"]) for m in ("MoSe2", "WSe2") if (m, "X2") in w]
+    if se:
+        sigma["Se"] = float(np.mean(se))
+    return {"kv": kv, "inner_mrad": rng[0], "outer_mrad": rng[1], "halo_fraction": f,
+            "sigma": {k: round(v, 6) for k, v in sigma.items()},
+            "gain": {k: round(v, 4) for k, v in sorted(gain.items())}, "gain_source": source}
+
+
+def main():
+    runs = read_runs()
+    voltages = sorted({int(rows[0]["kv"]) for rows in runs.values()})
+    conditions = []
+    for rng in FIT_RANGES:
+        c80 = fit_condition(runs, 80, rng, None)
+        for kv in voltages:
+            c = c80 if kv == 80 else fit_condition(runs, kv, rng, c80["gain"])
+            # Chemistries measured at 80 kV only: scale W like Mo and Se like S with voltage.
+            for el, like in (("W", "Mo"), ("Se", "S")):
+                if el not in c["sigma"]:
+                    c["sigma"][el] = round(c80["sigma"][el] * c["sigma"][like] / c80["sigma"][like], 6)
+            conditions.append(c)
+            print(f"{kv:3d} kV {rng[0]:3d}-{rng[1]:3d} halo {c['halo_fraction']:.3f} sigma "
+                  + " ".join(f"{k} {v:.4f}" for k, v in c["sigma"].items())
+                  + " | " + " ".join(f"{k} {v:.3f}" for k, v in c["gain"].items()))
+    # Keys a voltage lacks (the trilayer runs exist at 60 kV only) come from the nearest voltage
+    # with the same detector range.
+    for c in conditions:
+        others = sorted((o for o in conditions if o is not c and o["inner_mrad"] == c["inner_mrad"]),
+                        key=lambda o: abs(o["kv"] - c["kv"]))
+        borrowed = []
+        for o in others:
+            for k, v in o["gain"].items():
+                if k not in c["gain"]:
+                    c["gain"][k] = v
+                    borrowed.append(f"{k} from {o['kv']} kV")
+        c["gain"] = dict(sorted(c["gain"].items()))
+        if borrowed:
+            c["gain_source"] += "; " + ", ".join(borrowed)
+    doc = {
+        "what": "Column response of the simulator fitted to the frozen-phonon library by "
+                "scripts/physics/fit_response.py; do not edit by hand.",
+        "convergence_mrad": CONVERGENCE_MRAD,
+        "disk_radius_angstrom": DISK_RADIUS,
+        "halo_sigma_angstrom": HALO_SIGMA,
+        "conditions": sorted(conditions, key=lambda c: (c["kv"], c["inner_mrad"])),
+    }
+    OUT.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
