@@ -14,6 +14,9 @@ use std::path::PathBuf;
 use stemsight::crystal::{Chemistry, Polymorph, Site, VacancyKind};
 use stemsight::sim::{render, Sample, SimParams, SimRequest};
 
+mod measure;
+use measure::{median, value_at};
+
 const HELD_OUT: [(u32, u32); 7] = [
     (40, 160),
     (54, 200),
@@ -152,26 +155,16 @@ fn disk(s: &Sample, x: f64, y: f64) -> f64 {
     sum * PX * PX
 }
 
-/// Bilinear image value at (x, y) px.
-fn value(s: &Sample, x: f64, y: f64) -> f64 {
-    let w = s.image.width;
-    let (ix, iy) = (x.floor() as usize, y.floor() as usize);
-    let (fx, fy) = (x - ix as f64, y - iy as f64);
-    let g = |c: usize, r: usize| s.image.data[r * w + c] as f64;
-    (g(ix, iy) * (1.0 - fx) + g(ix + 1, iy) * fx) * (1.0 - fy)
-        + (g(ix, iy + 1) * (1.0 - fx) + g(ix + 1, iy + 1) * fx) * fy
-}
-
 /// 2 × the radius where the azimuthal average falls to half its centre value (Å).
 fn fwhm(s: &Sample, x: f64, y: f64) -> f64 {
-    let centre = value(s, x, y);
+    let centre = value_at(s, x, y);
     let mut prev = centre;
     for k in 1..200 {
         let r = k as f64 * 0.01 / PX;
         let avg = (0..36)
             .map(|a| {
                 let t = a as f64 * std::f64::consts::TAU / 36.0;
-                value(s, x + r * t.cos(), y + r * t.sin())
+                value_at(s, x + r * t.cos(), y + r * t.sin())
             })
             .sum::<f64>()
             / 36.0;
@@ -182,12 +175,6 @@ fn fwhm(s: &Sample, x: f64, y: f64) -> f64 {
         prev = avg;
     }
     f64::NAN
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    assert!(!v.is_empty());
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Interior positions (px) of a sub-lattice's columns, or of the hollow sites of a 2H

@@ -8,6 +8,9 @@ use stemsight::math::fft::Fft2;
 use stemsight::sim::noise::DetectorParams;
 use stemsight::sim::{render, simulate, ColumnTruth, Sample, SimParams, SimRequest};
 
+mod measure;
+use measure::{median, value_at};
+
 fn clean(polymorph: Polymorph, size: usize, px: f64, seed: u64) -> Sample {
     let req = SimRequest {
         polymorph,
@@ -22,27 +25,11 @@ fn clean(polymorph: Polymorph, size: usize, px: f64, seed: u64) -> Sample {
     simulate(&req, seed).unwrap()
 }
 
-/// Bilinear value of the image at a sub-pixel position.
-fn value_at(s: &Sample, x: f64, y: f64) -> f64 {
-    let w = s.image.width;
-    let (ix, iy) = (x.floor() as usize, y.floor() as usize);
-    let (fx, fy) = (x - ix as f64, y - iy as f64);
-    let g = |c: usize, r: usize| s.image.data[r * w + c] as f64;
-    (g(ix, iy) * (1.0 - fx) + g(ix + 1, iy) * fx) * (1.0 - fy)
-        + (g(ix, iy + 1) * (1.0 - fx) + g(ix + 1, iy + 1) * fx) * fy
-}
-
 fn interior(s: &Sample, margin_px: f64) -> impl Iterator<Item = &ColumnTruth> {
     let (w, h) = (s.image.width as f64, s.image.height as f64);
     s.columns.iter().filter(move |c| {
         c.x > margin_px && c.y > margin_px && c.x < w - 1.0 - margin_px && c.y < h - 1.0 - margin_px
     })
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    assert!(!v.is_empty(), "no values");
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Median peak value of interior columns matching `pred`.

@@ -30,7 +30,6 @@ difference above --tolerance (1e-4) exits non-zero.
 """
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -45,6 +44,7 @@ import torch.nn as nn
 from onnx import numpy_helper
 
 from data import NORMALIZATION
+from export_onnx import sha256
 from heads import HEADS
 from model import ResUNet, activate, config_from_dict, config_to_dict, count_params
 
@@ -55,14 +55,6 @@ DEFAULT_MODEL = os.path.join(REPO, "models", "stemsight-resunet")
 
 class ConversionError(RuntimeError):
     pass
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------
