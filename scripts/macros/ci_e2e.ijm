@@ -118,7 +118,7 @@ selectImage(id);
 r = Table.size("StemSight Summary") - 1;
 if (!(r == 10)) fail("summary did not accumulate (last row " + r + ")");
 if (!(Table.get("n_Mo", r, "StemSight Summary") == expMo)) fail("n_Mo " + Table.get("n_Mo", r, "StemSight Summary") + " != CLI " + expMo);
-if (!(Table.get("n_S2_sites", r, "StemSight Summary") == expS2)) fail("n_S2_sites != CLI " + expS2);
+if (!(Table.get("n_S2_sites", r, "StemSight Summary") == expS2)) fail("n_S2_sites " + Table.get("n_S2_sites", r, "StemSight Summary") + " != CLI " + expS2);
 if (!(Table.get("n_VS1", r, "StemSight Summary") == expVs1)) fail("n_VS1 != CLI " + expVs1);
 if (!(Table.get("n_VS2", r, "StemSight Summary") == expVs2)) fail("n_VS2 != CLI " + expVs2);
 if (!(Overlay.size > 0)) fail("no overlay after Analyze All");

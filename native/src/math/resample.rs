@@ -22,7 +22,10 @@ pub struct Grid {
 
 impl Grid {
     pub fn new(in_width: usize, in_height: usize, factor: f64) -> Grid {
-        let out = |n: usize| ((n as f64 * factor - 1e-9).ceil() as usize).max(1);
+        // A size within 1e-4 px above a whole number is that number: a calibration stored as
+        // float32 (ImageJ's 0.1 Å reads 0.100000001) made a 256 px image at 0.1 Å/px 129 px
+        // instead of 128 at 0.2 Å/px, which moved a column across the carbon mask.
+        let out = |n: usize| ((n as f64 * factor - 1e-4).ceil() as usize).max(1);
         Grid {
             in_width,
             in_height,
@@ -162,6 +165,16 @@ mod tests {
         let v: Vec<usize> = (-3..7).map(|i| reflect(i, 4)).collect();
         assert_eq!(v, vec![3, 2, 1, 0, 1, 2, 3, 2, 1, 0]);
         assert_eq!(reflect(-5, 1), 0);
+    }
+
+    #[test]
+    fn float32_calibrations_keep_the_grid_size() {
+        // ImageJ keeps 0.1 Å as a float32: 0.100000001…
+        let px = 0.1f32 as f64;
+        assert_eq!(Grid::new(256, 256, px / 0.2).out_width, 128);
+        assert_eq!(Grid::new(256, 256, 0.1 / 0.2).out_width, 128);
+        assert_eq!(Grid::new(255, 256, 0.5).out_width, 128);
+        assert_eq!(Grid::new(257, 256, 0.5).out_width, 129);
     }
 
     #[test]
