@@ -1,7 +1,8 @@
 //! The simulator against the frozen-phonon multislice library (`scripts/physics/library/`,
 //! committed tables; CI never runs multislice) on detector ranges the response fit
 //! (`scripts/physics/fit_response.py`) left out: 40–160, 54–200, 61–183, 66–192, 40–250,
-//! 60–250 and 80–250 mrad, and on the vacancy cell, which the fit never reads.
+//! 60–250 and 80–250 mrad; on the vacancy cell, which the fit never reads; and on the runs
+//! at a 30 mrad convergence, which it does not read either (the fit is at 23 mrad).
 //!
 //! Both sides are measured alike: the image integrated over 0.9 Å disks at the columns and
 //! the hollow sites, and the column FWHM from the azimuthal average. The simulator runs at
@@ -231,7 +232,7 @@ fn columns_hollows_and_widths_match_multislice_on_held_out_detectors() {
     for (run_id, rows) in &runs {
         let r0 = &rows[0];
         let perfect = run_id.split('_').nth(2).is_some_and(|s| s.ends_with("kV"));
-        if !perfect || r0.conv != 23.0 || r0.defocus != 0.0 || r0.c3 != 0.0 {
+        if !perfect || ![23.0, 30.0].contains(&r0.conv) || r0.defocus != 0.0 || r0.c3 != 0.0 {
             continue;
         }
         let Some((poly, flipped)) = cell(&r0.polymorph) else {
@@ -297,7 +298,7 @@ fn columns_hollows_and_widths_match_multislice_on_held_out_detectors() {
         100.0 * worst_hollow,
         100.0 * worst_fwhm
     );
-    assert!(checked >= 60, "only {checked} conditions compared");
+    assert!(checked >= 90, "only {checked} conditions compared");
     assert!(worst_mos2 < 0.05, "MoS2 column ratios off by {worst_mos2}");
     assert!(
         worst_chem < 0.08,
