@@ -35,7 +35,7 @@ cache = "org.stemsight.fiji.AnalysisCache";
 // 1. Find Atoms (contaminated areas included, so the histogram has every column): the
 //    CLI's atom count; the plot is replaced on a rerun; the source stays the current image.
 for (k = 0; k < 2; k++)
-    run("Find Atoms", "atom_threshold=0.35 refinement=centroid include_contaminated_areas intensity_histogram");
+    run("Find Atoms", "atom_threshold=0.35 refinement=combined include_contaminated_areas intensity_histogram");
 if (!(getTitle() == title)) fail("after Find Atoms the current image is '" + getTitle() + "', not the source");
 if (!(countTitle(short + " intensity histogram") == 1)) fail(countTitle(short + " intensity histogram") + " intensity histogram plots, expected 1");
 selectImage(id);
@@ -50,14 +50,14 @@ if (!(x0 > 0 && x0 <= getWidth())) fail("X_px out of range: " + x0);
 
 // 2. Detect Vacancies (CLI defaults: contaminated areas left out) gives the CLI's counts;
 //    Find Atoms with the same settings then reuses its analysis: no network run.
-run("Detect Vacancies", "atom_threshold=0.35 refinement=centroid vacancy_threshold=0.5 carbon_threshold=0.3");
+run("Detect Vacancies", "atom_threshold=0.35 refinement=combined vacancy_threshold=0.5 carbon_threshold=0.3");
 if (!(Table.size("StemSight Summary") == 3)) exit(abort("Detect Vacancies added no summary row"));
 if (!(isOpen(vacT))) fail("no table " + vacT);
 if (!(Table.get("n_VS1", 2, "StemSight Summary") == expVs1)) fail("Detect Vacancies n_VS1 " + Table.get("n_VS1", 2, "StemSight Summary") + " != CLI " + expVs1);
 if (!(Table.get("n_VS2", 2, "StemSight Summary") == expVs2)) fail("Detect Vacancies n_VS2 != CLI " + expVs2);
 if (!(Table.size(vacT) >= expVs1 + expVs2)) fail("vacancy table shorter than counts");
 runs = parseInt(call(cache + ".networkRuns"));
-run("Find Atoms", "atom_threshold=0.35 refinement=centroid");
+run("Find Atoms", "atom_threshold=0.35 refinement=combined");
 if (!(parseInt(call(cache + ".networkRuns")) == runs)) fail("Find Atoms after Detect Vacancies ran the network again");
 if (!(Table.get("n_Mo", 3, "StemSight Summary") == expMo)) fail("Find Atoms n_Mo != CLI " + expMo);
 
@@ -67,7 +67,7 @@ if (!(Table.get("n_Mo", 3, "StemSight Summary") == expMo)) fail("Find Atoms n_Mo
 call(cache + ".clear");
 runs = parseInt(call(cache + ".networkRuns"));
 n = nImages;
-run("Detect Vacancies", "atom_threshold=0.35 refinement=centroid vacancy_threshold=0.5 carbon_threshold=0.3");
+run("Detect Vacancies", "atom_threshold=0.35 refinement=combined vacancy_threshold=0.5 carbon_threshold=0.3");
 if (!(getTitle() == title)) fail("after Detect Vacancies the current image is '" + getTitle() + "'");
 run("Identify Polymorphs", "");
 if (!(getTitle() == title)) fail("after Identify Polymorphs the current image is '" + getTitle() + "'");
@@ -107,9 +107,9 @@ run("Map Carbon Contamination", "");
 if (!(Overlay.size == ov)) fail("the carbon tint was not removed");
 
 // 4. Analyze All, twice: the CLI's counts; maps and plot replaced, not duplicated.
-run("Analyze All", "atom_threshold=0.35 refinement=centroid vacancy_threshold=0.5 carbon_threshold=0.3 show_maps");
+run("Analyze All", "atom_threshold=0.35 refinement=combined vacancy_threshold=0.5 carbon_threshold=0.3 show_maps");
 n = nImages;
-run("Analyze All", "atom_threshold=0.35 refinement=centroid vacancy_threshold=0.5 carbon_threshold=0.3 show_maps");
+run("Analyze All", "atom_threshold=0.35 refinement=combined vacancy_threshold=0.5 carbon_threshold=0.3 show_maps");
 if (!(nImages == n)) fail("second Analyze All changed the number of images: " + n + " -> " + nImages);
 if (!(getTitle() == title)) fail("after Analyze All the current image is '" + getTitle() + "'");
 if (!(countTitle(short + " polymorphs") == 1)) fail(countTitle(short + " polymorphs") + " polymorph maps after two runs");
@@ -147,7 +147,7 @@ for (i = 0; i < shots.length; i++) {
 selectImage(id);
 
 // 5. ROI Manager export: one point per table row, the user's ROI kept; vacancy label image.
-run("Analyze All", "atom_threshold=0.35 refinement=centroid vacancy_threshold=0.5 carbon_threshold=0.3 add_to_roi_manager vacancy_label_image");
+run("Analyze All", "atom_threshold=0.35 refinement=combined vacancy_threshold=0.5 carbon_threshold=0.3 add_to_roi_manager vacancy_label_image");
 expected = 1 + Table.size(atomsT) + Table.size(vacT);
 if (!(roiManager("count") == expected)) fail("ROI Manager has " + roiManager("count") + " ROIs, expected 1 + " + (expected - 1) + " table rows");
 roiManager("select", 0);
@@ -166,16 +166,16 @@ selectImage(id);
 
 // 6. Calibration in nm gives the same atoms as in Å; no calibration + pixel_size too.
 run("Properties...", "unit=nm pixel_width=" + (pw / 10) + " pixel_height=" + (ph / 10));
-run("Find Atoms", "atom_threshold=0.35 refinement=centroid");
+run("Find Atoms", "atom_threshold=0.35 refinement=combined");
 if (!(Table.size(atomsT) == expAtoms)) fail("nm calibration: atoms " + Table.size(atomsT));
 run("Properties...", "unit=pixel pixel_width=1 pixel_height=1");
-run("Find Atoms", "atom_threshold=0.35 refinement=centroid pixel_size=" + pw);
+run("Find Atoms", "atom_threshold=0.35 refinement=combined pixel_size=" + pw);
 if (!(Table.size(atomsT) == expAtoms)) fail("pixel_size option: atoms " + Table.size(atomsT));
 run("Properties...", "unit=" + unit + " pixel_width=" + pw + " pixel_height=" + ph);
 
 // Site names follow the chemistry (the report's species), and the report's warnings are a
 // Summary column: WSe2's lattice constant does not fit this simulated MoS2 image.
-run("Find Atoms", "atom_threshold=0.35 refinement=centroid chemistry=WSe2");
+run("Find Atoms", "atom_threshold=0.35 refinement=combined chemistry=WSe2");
 site = Table.getString("Site", 0, atomsT);
 if (!(indexOf(site, "W") >= 0 || indexOf(site, "Se") >= 0)) fail("chemistry=WSe2: site named '" + site + "'");
 r = Table.size("StemSight Summary") - 1;
@@ -187,14 +187,14 @@ selectImage(id);
 run("Duplicate...", "title=copy16");
 run("16-bit");
 rows = Table.size("StemSight Summary");
-run("Find Atoms", "atom_threshold=0.35 refinement=centroid");
+run("Find Atoms", "atom_threshold=0.35 refinement=combined");
 if (!(Table.size("StemSight Summary") == rows + 1)) fail("16-bit image not analyzed");
 close();
 selectImage(id);
 run("Duplicate...", "title=copy8");
 run("8-bit");
 rows = Table.size("StemSight Summary");
-run("Find Atoms", "atom_threshold=0.35 refinement=centroid");
+run("Find Atoms", "atom_threshold=0.35 refinement=combined");
 if (!(Table.size("StemSight Summary") == rows + 1)) fail("8-bit image not analyzed");
 close();
 selectImage(id);
@@ -204,11 +204,11 @@ run("Duplicate...", "title=zzslice2");
 run("Images to Stack", "name=pair title=zzslice use");
 run("Properties...", "unit=" + unit + " pixel_width=" + pw + " pixel_height=" + ph);
 rows = Table.size("StemSight Summary");
-run("Find Atoms", "atom_threshold=0.35 refinement=centroid all_slices");
+run("Find Atoms", "atom_threshold=0.35 refinement=combined all_slices");
 if (!(Table.size("StemSight Summary") == rows + 2)) fail("stack: expected 2 summary rows");
 if (!(Table.size("StemSight Atoms - pair") == 2 * expAtoms)) fail("stack: atoms " + Table.size("StemSight Atoms - pair") + " != 2 x " + expAtoms);
 rows = Table.size("StemSight Summary");
-run("Find Atoms", "atom_threshold=0.35 refinement=centroid");
+run("Find Atoms", "atom_threshold=0.35 refinement=combined");
 if (!(Table.size("StemSight Summary") == rows + 1)) fail("stack: current slice only expected");
 close();
 
