@@ -225,12 +225,23 @@ pub fn apply_source_envelope(
     if fwhm_angstrom <= 0.0 {
         return;
     }
-    let sigma_px = fwhm_angstrom / 2.354_820_045 / pixel_angstrom;
+    let sigma_angstrom = fwhm_angstrom / 2.354_820_045;
+    scale_by_gaussian(spec, fft, sigma_angstrom / pixel_angstrom, |g| g);
+}
+
+/// Multiply a half spectrum by `factor(g)`, where g is the transform of a unit Gaussian of
+/// standard deviation `sigma_px` at each frequency (1 at zero frequency).
+pub fn scale_by_gaussian(
+    spec: &mut [Complex32],
+    fft: &Fft2,
+    sigma_px: f64,
+    factor: impl Fn(f32) -> f32,
+) {
     let k = (2.0 * PI * PI * sigma_px * sigma_px) as f32;
     for c in 0..fft.wc() {
         for r in 0..fft.h {
             let (fx, fy) = fft.freq(c, r);
-            spec[c * fft.h + r] *= (-k * (fx * fx + fy * fy)).exp();
+            spec[c * fft.h + r] *= factor((-k * (fx * fx + fy * fy)).exp());
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::field::{quantile, SmoothField};
 use super::noise::{detector, poisson_counts};
 use super::params::SimParams;
-use super::probe::{probe_transfer, PROBE_WINDOW_ANGSTROM};
+use super::probe::{probe_transfer, scale_by_gaussian, PROBE_WINDOW_ANGSTROM};
 use super::regions::Regions;
 use super::response::Response;
 use super::scan::jitter_offsets;
@@ -404,14 +404,7 @@ fn add_halo(spec: &mut [rustfft::num_complex::Complex32], fft: &Fft2, px: f64, r
     if f == 0.0 {
         return;
     }
-    let sigma_px = r.halo_sigma_angstrom / px;
-    let k = (2.0 * std::f64::consts::PI.powi(2) * sigma_px * sigma_px) as f32;
-    for c in 0..fft.wc() {
-        for row in 0..fft.h {
-            let (fx, fy) = fft.freq(c, row);
-            spec[c * fft.h + row] *= 1.0 - f + f * (-k * (fx * fx + fy * fy)).exp();
-        }
-    }
+    scale_by_gaussian(spec, fft, r.halo_sigma_angstrom / px, |g| 1.0 - f + f * g);
 }
 
 /// Carbon thickness (Å) on the padded canvas: a thin film plus patches, none in holes.
