@@ -1,11 +1,13 @@
 """Checks of testset.py on the library's raw runs: geometry (truth columns on the maxima of
-a noise-free image, read from its pixels), dose scaling and the eval folder format.
+a noise-free image, read from its pixels), dose scaling and the eval folder format, and the
+junction and carbon-patch images (blend weights, truth per side, scoring).
 Needs numpy, tifffile and ase (/work/physics-venv); skips without /work/physics-logs/raw.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -17,6 +19,7 @@ sys.path.insert(0, str(HERE))
 pytest.importorskip("tifffile")
 pytest.importorskip("ase")
 import tifffile  # noqa: E402
+import library  # noqa: E402
 import testset  # noqa: E402
 
 JOBS = {j.cell_name: j for j in testset.library_runs()} if testset.RAW_DIR.is_dir() else {}
@@ -203,3 +206,212 @@ def test_folder_format(tmp_path):
     # the same folder again is the same bytes
     again = testset.make_folder(run, F, 40, 160, 1e5, tmp_path / "group" / "00", seed=5, size=96)
     assert again == src and np.array_equal(tifffile.imread(folder / "image.tif"), img)
+
+
+# --- junctions and carbon patches ---------------------------------------------------------
+
+PAIRS = {(p.cell, p.first.kv): p for p in testset.pairs()} if testset.RAW_DIR.is_dir() else {}
+
+
+def _pair(cell, kv=80):
+    if (cell, kv) not in PAIRS:
+        pytest.skip(f"{cell} at {kv} kV: runs missing")
+    p = PAIRS[cell, kv]
+    runs = [testset.Run(p.first), testset.Run(p.second)]
+    return p, runs
+
+
+def test_pair_groups_follow_the_naming_scheme():
+    names = {c for (c, _) in PAIRS}
+    assert {"2H-1L+2H-2L_MoS2", "2H-1L+3R-2L_MoS2"} <= names
+    assert {"2H-1L_MoS2_C5A-patch", "2H-1L_MoS2_C10A-patch", "2H-1L_MoS2_C20A-patch"} & names
+    for (cell, kv), p in PAIRS.items():
+        assert p.first.kv == p.second.kv == kv and p.first.conv == p.second.conv == 23
+        assert p.first.cell["material"] == p.second.cell["material"]
+        group = testset.group_name(p.first, 66, 192, 1e5, p.cell)
+        assert group == f"{cell}_{kv}kV_66-192mrad_1e5"
+        # eval_testset.sh reads the chemistry as the second '_' field, testset_table the rest
+        assert group.split("_")[1] == "MoS2"
+        assert re.match(r"(.+)_(\d+)kV_(\d+-\d+)mrad_(1e\d)$", group)[1] == cell
+
+
+@pytest.mark.parametrize("second", ["2H-2L", "3R-2L"])
+def test_monolayer_continues_as_the_bilayers_entrance_layer(second):
+    """The library lists layers in beam order: the bilayer's first layer is the 2H-1L layer, at
+    the same height, so at one origin every 2H-1L column continues in the bilayer."""
+    assert library.POLYMORPHS[second][0] == library.POLYMORPHS["2H-1L"][0]
+    one = library.build_cell(dict(material="MoS2", polymorph="2H-1L")).atoms
+    two = library.build_cell(dict(material="MoS2", polymorph=second)).atoms
+    first_layer = two.positions[two.positions[:, 2] < one.positions[:, 2].max() + 1e-6]
+    key = lambda xyz: sorted(map(tuple, np.round(xyz, 6)))
+    assert key(first_layer) == key(one.positions) and np.allclose(one.cell.lengths()[:2], two.cell.lengths()[:2])
+    _, runs = _pair(f"2H-1L+{second}_MoS2")
+    pos = lambda run: {(round(x, 6), round(y, 6)) for (x, y, *_) in run.columns}
+    assert pos(runs[0]) <= pos(runs[1])
+
+
+def _junction_geometry(run, seed):
+    rng = np.random.default_rng(seed)
+    g = testset.Geometry(120, 0.2, rng.uniform(0, 360), (rng.uniform(0, 9), rng.uniform(0, 10)))
+    b = testset.Boundary((12 + rng.uniform(-3, 3), 12 + rng.uniform(-3, 3)), rng.uniform(0, 2 * math.pi))
+    return g, b, testset.lattice_sites(run, g)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_junction_weight_is_0_or_1_away_from_the_boundary(seed):
+    _, runs = _pair("2H-1L+3R-2L_MoS2")
+    g, b, sites = _junction_geometry(runs[0], seed)
+    r, c = np.mgrid[0:g.size, 0:g.size]
+    w = testset.junction_weight(g, b, sites, c, r)
+    s = b.signed(g, c, r)
+    assert ((w >= 0) & (w <= 1)).all()
+    far = np.abs(s) >= testset.JUNCTION_CUTOFF
+    assert (w[far] == (s[far] > 0)).all()
+    assert ((w > 0) & (w < 1)).any()
+    # near the line, within 2 A: neither everywhere one side nor a straight cut
+    near = np.abs(s) < 2
+    assert (w[near & (s < 0)] > 0.5).any() or (w[near & (s > 0)] < 0.5).any()
+    # on every site (columns and hollows) the weight is its side's, and flat
+    sx, sy = sites
+    inside = (sx > 2) & (sy > 2) & (sx < g.size - 3) & (sy < g.size - 3)
+    sx, sy = sx[inside], sy[inside]
+    side = b.signed(g, sx, sy) > 0
+    ws = testset.junction_weight(g, b, sites, sx, sy)
+    assert np.abs(ws - side).max() < 0.02
+    h = 0.1 / g.px
+    grad = np.hypot(testset.junction_weight(g, b, sites, sx + h, sy) - testset.junction_weight(g, b, sites, sx - h, sy),
+                    testset.junction_weight(g, b, sites, sx, sy + h) - testset.junction_weight(g, b, sites, sx, sy - h)) / 0.2
+    assert grad.max() < 0.3, grad.max()  # per A; across the ramp it reaches several per A
+
+
+@pytest.mark.parametrize("cell,kv", [("2H-1L+2H-2L_MoS2", 80), ("2H-1L+3R-2L_MoS2", 80), ("2H-1L+2H-2L_MoS2", 60)])
+def test_junction_image_and_truth(cell, kv):
+    pair, runs = _pair(cell, kv)
+    Fs = [r.coefficients(40, 160) for r in runs]
+    sc = testset.pair_scene(pair, runs, Fs, np.random.default_rng(11), size=128)
+    g, w, clean, poly, cols = sc["g"], sc["w"], sc["clean"], sc["poly"], sc["cols"]
+    b = testset.Boundary(sc["params"]["boundary"]["point_angstrom"], sc["params"]["boundary"]["normal_angle_rad"])
+    # far from the boundary the image is each run's own image on the same grid
+    one, two = (testset.render(r, F, g) for r, F in zip(runs, Fs))
+    assert (w == 0).mean() > 0.2 and (w == 1).mean() > 0.2
+    assert np.array_equal(clean[w == 0], one[w == 0]) and np.array_equal(clean[w == 1], two[w == 1])
+    # the polymorph map is each side's class, the boundary within about 1 A of the line
+    r, c = np.mgrid[0:g.size, 0:g.size]
+    s = b.signed(g, c, r).reshape(g.size, g.size)
+    k1, k2 = testset.CLASSES.index("2H-1L"), testset.CLASSES.index(runs[1].polymorph)
+    assert set(np.unique(poly)) == {k1, k2}
+    assert (poly[s < -1.2] == k1).all() and (poly[s > 1.2] == k2).all()
+    assert (poly == np.where(w >= 0.5, k2, k1)).all()
+    # the truth columns: each side's run, as many as the image shows on each side
+    layers = {"2H-1L": 1, runs[1].polymorph: 2}
+    cs = b.signed(g, [q["x"] for q in cols], [q["y"] for q in cols])
+    for q, sq in zip(cols, cs):
+        assert q["polymorph"] == ("2H-1L" if sq <= 0 else runs[1].polymorph)
+        assert q["layers"] == layers[q["polymorph"]] and q["site"] in CONTENTS[q["polymorph"]]
+        # the image at the column is its own run's
+        assert abs(testset.junction_weight(g, b, testset.lattice_sites(runs[0], g), [q["x"]], [q["y"]])[0] - (sq > 0)) < 0.02
+    c1, _ = testset.truth_points(runs[0], g)
+    c2, _ = testset.truth_points(runs[1], g)
+    n1 = (b.signed(g, [q["x"] for q in c1], [q["y"] for q in c1]) <= 0).sum()
+    n2 = (b.signed(g, [q["x"] for q in c2], [q["y"] for q in c2]) > 0).sum()
+    assert len(cols) == n1 + n2 and n1 > 20 and n2 > 20
+    assert sc["off"].max() < testset.PEAK_TOLERANCE
+    # the boundary runs through the middle
+    assert np.hypot(*(np.asarray(b.point) - (g.size - 1) / 2 * g.px)) <= testset.BOUNDARY_OFFSET + 1e-9
+
+
+@pytest.mark.parametrize("thickness", [5, 10, 20])
+def test_carbon_patch_image_and_truth(thickness):
+    pair, runs = _pair(f"2H-1L_MoS2_C{thickness}A-patch")
+    Fs = [r.coefficients(66, 192) for r in runs]
+    sc = testset.pair_scene(pair, runs, Fs, np.random.default_rng(thickness), size=160)
+    g, w, clean, carbon, poly = sc["g"], sc["w"], sc["clean"], sc["carbon"], sc["poly"]
+    assert (w == 1).any() and (w == 0).mean() > 0.5
+    assert (carbon[w == 0] == 0).all() and np.allclose(carbon[w == 1], thickness)
+    assert (carbon[w > 0] > 0).all() and carbon.max() <= thickness
+    assert (poly == testset.CLASSES.index("2H-1L")).all()
+    one, two = (testset.render(r, F, g) for r, F in zip(runs, Fs))
+    assert np.array_equal(clean[w == 0], one[w == 0]) and np.array_equal(clean[w == 1], two[w == 1])
+    # carbon adds signal: the covered image is brighter on average
+    assert two.mean() > one.mean()
+    # each patch 10-20 A across on average, inside the image
+    d = sc["extra"]["patch_diameters_angstrom"]
+    assert 1 <= len(d) <= 2 and all(10 <= x <= 20 for x in d)
+    assert sc["params"]["carbon"]["max_thickness_angstrom"] == thickness
+    # the columns are the clean cell's, on image maxima outside the patches (under them the
+    # carbon may move a maximum a little: recorded)
+    ref, _ = testset.truth_points(runs[0], g)
+    assert sc["cols"] == ref
+    xs, ys = np.array([q["x"] for q in ref]), np.array([q["y"] for q in ref])
+    under = sc["weight"](xs, ys) > 0
+    assert under.sum() > 10 and sc["off"][~under].max() < testset.PEAK_TOLERANCE
+    assert sc["extra"]["max_peak_offset_under_carbon_angstrom"] == sc["off"][under].max() < 0.2
+
+
+def test_patch_weight_ramp():
+    g = testset.Geometry(100, 0.2, 0.0, (0.0, 0.0))
+    patch = (10.0, 10.0, 6.0, [])
+    x = np.linspace(0, 99, 1000)
+    w = testset.patch_weight(g, [patch], x, np.full(x.size, 50.0))
+    rho = np.abs(x * 0.2 - 10.0)
+    assert (w[rho <= 6 - testset.PATCH_RAMP / 2] == 1).all() and (w[rho >= 6 + testset.PATCH_RAMP / 2] == 0).all()
+    assert np.all(np.diff(w[x * 0.2 > 10]) <= 0) and abs(np.interp(6.0, rho[x * 0.2 > 10], w[x * 0.2 > 10]) - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("cell", ["2H-1L+3R-2L_MoS2", "2H-1L_MoS2_C10A-patch"])
+def test_pair_folder_format_and_scores(cell, tmp_path):
+    pair, runs = _pair(cell)
+    Fs = [r.coefficients(40, 160) for r in runs]
+    group = testset.group_name(pair.first, 40, 160, 1e5, pair.cell)
+    folder = tmp_path / "set" / group / "00"
+    src = testset.make_pair_folder(pair, runs, Fs, 40, 160, 1e5, folder, seed=5, size=128)
+    for name in ("image.tif", "polymorph.tif", "carbon.tif", "truth.json", "source.json"):
+        assert (folder / name).is_file(), name
+    truth = json.loads((folder / "truth.json").read_text())
+    p = truth["params"]
+    assert p["polymorph"] == "2H-1L" and p["chemistry"] == "MoS2" and p["dose_e_per_angstrom2"] == 1e5
+    img = tifffile.imread(folder / "image.tif")
+    poly = tifffile.imread(folder / "polymorph.tif")
+    carbon = tifffile.imread(folder / "carbon.tif")
+    assert img.shape == poly.shape == carbon.shape == (128, 128) and img.dtype == np.float32
+    assert poly.dtype == np.uint8 and carbon.dtype == np.float32
+    if pair.kind == "junction":
+        assert p["second_polymorph"] == "3R-2L" and p["boundary"]["irregularity_angstrom"] == 0
+        assert (carbon == 0).all() and src["second_polymorph"] == "3R-2L"
+    else:
+        assert p["carbon"]["max_thickness_angstrom"] == 10 and p["second_polymorph"] is None
+        assert carbon.max() == 10 and src["carbon_angstrom"] == 10
+    again = testset.make_pair_folder(pair, runs, Fs, 40, 160, 1e5, folder, seed=5, size=128)
+    assert again == src and np.array_equal(tifffile.imread(folder / "image.tif"), img)
+    # scoring: a perfect analysis, then one that calls all 2H-1L and flags everything
+    assert testset.link_images(tmp_path / "set", tmp_path / "links") == 1
+    assert (tmp_path / "links" / f"{group}__00.tif").resolve() == (folder / "image.tif").resolve()
+    ana = tmp_path / "analysis" / f"{group}__00"
+    ana.mkdir(parents=True)
+    testset.write_tif(ana / "polymorph.tif", poly, 0.2)
+    testset.write_tif(ana / "contamination.tif", np.where(carbon >= 3, 1, 0).astype(np.uint8), 0.2)
+    rows = testset.score_pairs(tmp_path / "set", tmp_path / "analysis")
+    assert len(rows) == 1 and rows[0]["images"] == 1
+    r = rows[0]
+    if pair.kind == "junction":
+        assert r["first_accuracy"] == r["second_accuracy"] == 1 and r["flagged"] == 0 and r["second_flagged"] == 0
+        s = testset.score_folder(folder, ana)
+        assert s["first"]["pixels"] > 100 and s["second"]["pixels"] > 100
+        # the scored pixels lie >= 5 A from the other side
+        k2 = testset.CLASSES.index("3R-2L")
+        d = testset.distance_outside(poly == k2, src["pixel_size_angstrom"])
+        assert s["first"]["pixels"] == int(((poly != k2) & (d >= testset.SCORE_MARGIN)).sum())
+    else:
+        assert r["free_flagged"] == 0 and r["carbon_flagged"] == 1 and r["polymorph_accuracy"] == 1
+        s = testset.score_folder(folder, ana)
+        assert s["far_pixels"] > 100 and s["carbon_pixels"] > 100 and s["free_pixels"] > s["far_pixels"]
+    testset.write_tif(ana / "polymorph.tif", np.full_like(poly, testset.CLASSES.index("2H-1L")), 0.2)
+    testset.write_tif(ana / "contamination.tif", np.full_like(poly, 2), 0.2)
+    r = testset.score_pairs(tmp_path / "set", tmp_path / "analysis")[0]
+    assert r["flagged"] == 1
+    if pair.kind == "junction":
+        assert r["first_accuracy"] == 1 and r["second_accuracy"] == 0 and r["second_called"] == {"2H-1L": 1.0}
+        assert r["first_flagged"] == r["second_flagged"] == 1
+    else:
+        assert r["free_flagged"] == 1 and r["far_flagged"] == 1
+    assert "| " + group in testset.score_table([r])
