@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from acquisition import random_acquisition
 from heads import ATOM_SIGMA_A, CARBON_SCALE_A, POLYMORPH_CLASSES
 
 # ---------------------------------------------------------------------------
@@ -159,7 +160,7 @@ class StemDataset(Dataset):
     """
 
     def __init__(self, dirs, heads, crop=None, train=True, intensity=True, multiple=1, floor_clip=0.0,
-                 carbon_above_film=False):
+                 carbon_above_film=False, acquisition=0.0):
         self.dirs = [os.fspath(d) for d in dirs]
         # Carbon target above each sample's uniform film (see carbon_films).
         self.carbon_above_film = carbon_above_film
@@ -168,6 +169,8 @@ class StemDataset(Dataset):
         self.intensity = intensity
         # Probability of a background-subtracted, zero-clipped input (see random_floor_clip).
         self.floor_clip = floor_clip
+        # Probability of a real acquisition or processing condition (see acquisition.py).
+        self.acquisition = acquisition
         self.manifests = [read_manifest(d) for d in self.dirs]
         self.shards = [[s["prefix"] for s in m["shards"]] for m in self.manifests]
 
@@ -237,6 +240,8 @@ class StemDataset(Dataset):
 
         if self.train and self.intensity and rng.random() < 0.3:
             img = random_gamma(img, rng)
+        if self.train and self.acquisition > 0:
+            img, _ = random_acquisition(img, rng, self.acquisition)
         if self.train and self.floor_clip > 0 and rng.random() < self.floor_clip:
             img = random_floor_clip(img, rng)
         x = normalize(img)[sl]

@@ -51,6 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--no-intensity-aug", action="store_true")
     p.add_argument("--floor-clip", type=float, default=0.0,
                    help="probability of subtracting a random low percentile and clipping at 0 (background-corrected frames)")
+    p.add_argument("--acquisition", type=float, default=0.0,
+                   help="probability of a real acquisition or processing condition per sample (acquisition.py)")
     p.add_argument("--carbon-above-film", action="store_true",
                    help="carbon target = thickness above each sample's uniform film (patches; data.carbon_films)")
     p.add_argument("--batch", type=int, default=8)
@@ -176,7 +178,7 @@ def main(argv=None):
     train_ds = StemDataset(
         args.data, heads, crop=args.crop, train=True,
         intensity=not args.no_intensity_aug, multiple=cfg.multiple, floor_clip=args.floor_clip,
-        carbon_above_film=args.carbon_above_film,
+        carbon_above_film=args.carbon_above_film, acquisition=args.acquisition,
     )
     gen = torch.Generator().manual_seed(args.seed + start)  # a resumed run draws fresh samples
     # RandomSampler refuses 0 samples; with no steps left the loop is cut off below.
