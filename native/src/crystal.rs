@@ -360,6 +360,17 @@ impl FromStr for Polymorph {
 display_by_name!(Polymorph);
 serde_by_name!(Polymorph);
 
+impl Polymorph {
+    /// A comma-separated list of polymorph names ("2H-1L,1T"); blank for none.
+    pub fn parse_list(text: &str) -> Result<Vec<Polymorph>, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect()
+    }
+}
+
 /// A class of the polymorph map: vacuum (holes, edges; value 0) or one of the six
 /// polymorphs (1..=6, [`Polymorph::class_index`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

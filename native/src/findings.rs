@@ -3,7 +3,7 @@
 //! histograms, settings, warnings); none of the contract's names change.
 
 use crate::crystal::{display_by_name, serde_by_name};
-use crate::crystal::{Chemistry, ChemistrySource, Column, PolymorphClass, VacancyKind};
+use crate::crystal::{Chemistry, ChemistrySource, Column, Polymorph, PolymorphClass, VacancyKind};
 pub use crate::io::Acquisition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -204,6 +204,14 @@ pub struct Settings {
     /// Symmetric views of each tile whose network outputs were averaged.
     #[serde(default = "one")]
     pub views: usize,
+    /// The polymorphs the map could choose from: all six unless the caller said which
+    /// the specimen holds (`--polymorphs`).
+    #[serde(default = "all_polymorphs")]
+    pub polymorphs: Vec<Polymorph>,
+}
+
+fn all_polymorphs() -> Vec<Polymorph> {
+    Polymorph::ALL.to_vec()
 }
 
 fn one() -> usize {

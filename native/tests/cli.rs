@@ -767,3 +767,93 @@ fn cli_defaults_are_the_engines_settings() {
         entry(flag);
     }
 }
+
+/// Pixel classes of a polymorph map (`polymorph.tif`, truth or result).
+fn class_map(path: &Path) -> Vec<u8> {
+    stemsight::io::read_image(path)
+        .unwrap()
+        .frames
+        .remove(0)
+        .data
+        .iter()
+        .map(|&v| v as u8)
+        .collect()
+}
+
+#[test]
+fn declared_polymorphs_restrict_the_map_and_keep_it_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let o = stemsight(&[
+        "simulate",
+        "--polymorph",
+        "2H-1L",
+        "--second-polymorph",
+        "3R-2L",
+        "--size",
+        "200",
+        "--pixel-size",
+        "0.2",
+        "--dose",
+        "1e5",
+        "--seed",
+        "21",
+        "--out",
+        sim.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let image = sim.join("image.tif");
+    let truth = class_map(&sim.join("polymorph.tif"));
+    let run = |name: &str, allowed: &str| {
+        let out = dir.path().join(name);
+        let o = stemsight(&[
+            "analyze",
+            image.to_str().unwrap(),
+            "--polymorphs",
+            allowed,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(out.join("image/report.json")).unwrap();
+        let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+        (r, class_map(&out.join("image/polymorph.tif")))
+    };
+    // The two polymorphs that are there: the map matches the truth on the material.
+    let (r, map) = run("both", "2H-1L, 3r-2l");
+    assert_eq!(
+        r["settings"]["polymorphs"],
+        serde_json::json!(["2H-1L", "3R-2L"])
+    );
+    let material: Vec<usize> = (0..truth.len()).filter(|&i| truth[i] > 0).collect();
+    let right = material.iter().filter(|&&i| map[i] == truth[i]).count();
+    let accuracy = right as f64 / material.len() as f64;
+    assert!(accuracy > 0.9, "pixel accuracy {accuracy}");
+    // Only the monolayer allowed: no pixel may hold another polymorph.
+    let (r, map) = run("mono", "2H-1L");
+    assert_eq!(r["settings"]["polymorphs"], serde_json::json!(["2H-1L"]));
+    assert!(map.iter().all(|&c| c <= 1), "classes {:?}", {
+        let mut c = map.clone();
+        c.sort();
+        c.dedup();
+        c
+    });
+    let f = &r["polymorph"]["fractions"];
+    assert!((f["2H-1L"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{f}");
+    // An unknown name fails before any work, naming the known ones.
+    let out = dir.path().join("bad");
+    let o = stemsight(&[
+        "analyze",
+        image.to_str().unwrap(),
+        "--polymorphs",
+        "2H-1L,2H-4L",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("2H-4L") && stderr.contains("3R-3L"),
+        "{stderr}"
+    );
+}

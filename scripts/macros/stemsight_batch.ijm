@@ -18,14 +18,14 @@
 // line per image (analyzed, skipped, or FAILED with the reason).
 
 arg = getArgument();
-if (arg == "") exit("usage: -batch stemsight_batch.ijm \"FOLDER [out=FILE] [results=DIR] [pixel_size=A] [chemistry=C] [redo]\"");
+if (arg == "") exit("usage: -batch stemsight_batch.ijm \"FOLDER [out=FILE] [results=DIR] [pixel_size=A] [chemistry=C] [polymorphs=P] [redo]\"");
 tokens = split(arg, " ");
 folder = ""; options = "";
 for (i = 0; i < tokens.length; i++) {
     t = tokens[i];
     if (startsWith(t, "out=")) options = options + " summary=[" + substring(t, 4) + "]";
     else if (startsWith(t, "results=")) options = options + " output=[" + substring(t, 8) + "]";
-    else if (startsWith(t, "pixel_size=") || startsWith(t, "chemistry=")) options = options + " " + t;
+    else if (startsWith(t, "pixel_size=") || startsWith(t, "chemistry=") || startsWith(t, "polymorphs=")) options = options + " " + t;
     else if (t == "redo") options = options + " redo_finished_images";
     else if (startsWith(t, "command=")) print("StemSight batch: command= is no longer used; every task is run, as by stemsight analyze");
     else folder = folder + " " + t;

@@ -22,6 +22,7 @@ pub mod plausibility;
 pub mod polymorph;
 
 pub mod scanline;
+pub mod sublattice;
 
 pub mod vacancy;
 
@@ -224,9 +225,10 @@ impl Analyzer {
         checkpoint()?;
         let positions = &located.positions;
         let dirt = contamination(&f, positions, &carbon_maps);
-        let columns = column_intensities(&f, &peaks, positions, &polymorphs, &dirt, &measure);
-        let atoms = build_atoms(&f, &peaks, positions, &columns);
         let points = vacancy_candidates(&f, &maps)?;
+        let metal = column_roles(&f, &peaks, positions, &polymorphs, &points, &mut warnings);
+        let columns = column_intensities(&f, metal, positions, &polymorphs, &dirt, &measure);
+        let atoms = build_atoms(&f, &peaks, positions, &columns);
         // Every head has been read: the network's maps (13 planes on the model grid) go
         // before the maps on the input grid are made, which lowers the peak on big images.
         drop(maps);

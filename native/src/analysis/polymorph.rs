@@ -18,31 +18,48 @@ const MO_OVER_S2: f64 = 2.58;
 /// `radius` pixels (three box passes per axis, close to a Gaussian of σ ≈ radius).
 /// Polymorph domains span nanometres, so a unit cell's worth of averaging removes
 /// isolated pixel mistakes and barely moves a boundary between two domains.
+///
+/// Only classes where `allowed` is true (vacuum always; an empty slice allows all)
+/// can win; under such a restriction each pixel's probability is that of its class
+/// among the allowed ones (renormalized), so it still reads as a confidence.
 pub fn smoothed_class_map(
     probs: &[f32],
     classes: usize,
     w: usize,
     h: usize,
     radius: usize,
+    allowed: &[bool],
 ) -> (Vec<u8>, Vec<f32>) {
     let plane = w * h;
-    if radius == 0 || w == 0 || h == 0 {
-        return class_map(probs, classes, plane);
-    }
-    let r = smooth::half_width(radius as f64 * 0.9);
+    let may = |c: usize| c == 0 || allowed.get(c).copied().unwrap_or(true);
+    let restricted = (0..classes).any(|c| !may(c));
+    let r = if w == 0 || h == 0 {
+        0
+    } else {
+        smooth::half_width(radius as f64 * 0.9)
+    };
     let mut cls = vec![0u8; plane];
     let mut conf = vec![f32::NEG_INFINITY; plane];
+    let mut total = vec![0f32; if restricted { plane } else { 0 }];
     // One channel at a time: two scratch planes instead of a smoothed copy of all.
     let (mut a, mut b) = (vec![0f32; plane], vec![0f32; plane]);
-    for c in 0..classes {
+    for c in (0..classes).filter(|&c| may(c)) {
         a.copy_from_slice(&probs[c * plane..(c + 1) * plane]);
-        smooth::three_boxes(&mut a, &mut b, w, h, r);
+        if radius > 0 {
+            smooth::three_boxes(&mut a, &mut b, w, h, r);
+        }
         for i in 0..plane {
             if a[i] > conf[i] {
                 conf[i] = a[i];
                 cls[i] = c as u8;
             }
         }
+        for (t, v) in total.iter_mut().zip(&a) {
+            *t += v;
+        }
+    }
+    for (p, t) in conf.iter_mut().zip(&total) {
+        *p /= t.max(f32::MIN_POSITIVE);
     }
     (cls, conf)
 }
@@ -177,9 +194,9 @@ mod tests {
             .iter()
             .enumerate()
             .any(|(i, &c)| (c == 1) != (i % w >= 20)));
-        let (same, _) = smoothed_class_map(&p, 2, w, h, 0);
+        let (same, _) = smoothed_class_map(&p, 2, w, h, 0, &[]);
         assert_eq!(same, raw);
-        let (cls, conf) = smoothed_class_map(&p, 2, w, h, 3);
+        let (cls, conf) = smoothed_class_map(&p, 2, w, h, 3, &[]);
         for y in 0..h {
             for x in 0..w {
                 if x.abs_diff(20) > 1 {
@@ -188,6 +205,26 @@ mod tests {
             }
         }
         assert!(conf.iter().all(|&c| (0.5..=0.7 + 1e-6).contains(&c)));
+    }
+
+    #[test]
+    fn a_restriction_leaves_only_the_allowed_classes() {
+        // Three classes: vacuum 0.1, class 1 0.6, class 2 0.3 everywhere.
+        let (w, h) = (8, 6);
+        let plane = w * h;
+        let mut p = vec![0.1f32; 3 * plane];
+        p[plane..2 * plane].fill(0.6);
+        p[2 * plane..].fill(0.3);
+        let (all, conf) = smoothed_class_map(&p, 3, w, h, 2, &[]);
+        assert!(all.iter().all(|&c| c == 1));
+        assert!(conf.iter().all(|&c| (c - 0.6).abs() < 1e-5));
+        // Class 1 forbidden: class 2 wins with 0.3 / (0.1 + 0.3); vacuum stays possible.
+        let (cls, conf) = smoothed_class_map(&p, 3, w, h, 2, &[true, false, true]);
+        assert!(cls.iter().all(|&c| c == 2));
+        assert!(conf.iter().all(|&c| (c - 0.75).abs() < 1e-5));
+        p[..plane].fill(0.5);
+        let (cls, _) = smoothed_class_map(&p, 3, w, h, 0, &[false, false, true]);
+        assert!(cls.iter().all(|&c| c == 0), "vacuum cannot be forbidden");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::carbon;
 use super::localize::Refinement;
-use crate::crystal::Chemistry;
+use crate::crystal::{Chemistry, Polymorph};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::nn::tiling::{self};
@@ -119,6 +119,9 @@ pub struct Options {
     /// The TMD imaged, for the lattice-constant check of the calibration (MoS₂ assumed,
     /// and said so, when `None`).
     pub chemistry: Option<Chemistry>,
+    /// The polymorphs the specimen can hold, when the user knows (a monolayer, a known
+    /// stack): the polymorph map then chooses among these alone. Empty: all six.
+    pub polymorphs: Vec<Polymorph>,
 }
 
 impl Default for Options {
@@ -139,6 +142,7 @@ impl Default for Options {
             polymorph_smoothing_a: POLYMORPH_SMOOTHING.default,
             views: VIEWS.default as usize,
             chemistry: None,
+            polymorphs: Vec::new(),
         }
     }
 }
@@ -312,6 +316,13 @@ impl Options {
             if t % 16 != 0 || !(64..=2048).contains(&t) {
                 return Err(Error::invalid(format!(
                     "tile {t} must be a multiple of 16 from 64 to 2048 model pixels"
+                )));
+            }
+        }
+        for (i, p) in self.polymorphs.iter().enumerate() {
+            if self.polymorphs[..i].contains(p) {
+                return Err(Error::invalid(format!(
+                    "polymorph {p} is named twice in the allowed polymorphs"
                 )));
             }
         }

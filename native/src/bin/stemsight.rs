@@ -105,6 +105,10 @@ struct EngineArgs {
     /// calibration (MoS2 assumed, and said so, when absent).
     #[arg(long)]
     chemistry: Option<String>,
+    /// The polymorphs the specimen can hold, comma-separated (e.g. 2H-1L for a known
+    /// monolayer); the polymorph map then chooses among these alone (default: all six).
+    #[arg(long)]
+    polymorphs: Option<String>,
     /// Atom heatmap level (0..1) a column peak must reach.
     #[arg(long, default_value_t = settings::ATOM_THRESHOLD.default as f32)]
     atom_threshold: f32,
@@ -386,6 +390,8 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
         line_correction: !e.no_line_correction,
         polymorph_smoothing_a: e.polymorph_smoothing,
         chemistry: e.chemistry.as_deref().map(chemistry).transpose()?,
+        polymorphs: Polymorph::parse_list(e.polymorphs.as_deref().unwrap_or(""))
+            .map_err(anyhow::Error::msg)?,
         ..Options::default()
     };
     options.validate()?;

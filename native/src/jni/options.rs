@@ -4,7 +4,7 @@
 use super::errors::{Failure, JResult};
 use crate::analysis::localize::Refinement;
 use crate::analysis::{Options, PixelSizeSource, Source, Tasks};
-use crate::crystal::Chemistry;
+use crate::crystal::{Chemistry, Polymorph};
 use crate::io::Acquisition;
 use serde::Deserialize;
 
@@ -28,6 +28,8 @@ pub(super) struct JavaOptions {
     views: Option<usize>,
     /// MoS2, WS2, MoSe2 or WSe2: the lattice constant the calibration is checked against.
     chemistry: Option<String>,
+    /// The polymorphs the specimen can hold, comma-separated ("" or absent: all six).
+    polymorphs: Option<String>,
     /// Measure the pixel size on the image's own lattice (needs `chemistry`); the pixel
     /// size passed is then ignored.
     calibrate_from_lattice: Option<bool>,
@@ -116,6 +118,8 @@ impl JavaOptions {
                 .unwrap_or(d.polymorph_smoothing_a),
             views: self.views.unwrap_or(d.views),
             chemistry: self.chemistry()?,
+            polymorphs: Polymorph::parse_list(self.polymorphs.as_deref().unwrap_or(""))
+                .map_err(Failure::invalid)?,
         };
         options.validate()?;
         Ok(options)
@@ -178,6 +182,10 @@ mod tests {
         assert_eq!(r.source.pixel_size_source, PixelSizeSource::Lattice);
         assert!(request(r#"{"calibrate_from_lattice":true}"#).is_err());
         assert!(request(r#"{"chemistry":"graphene"}"#).is_err());
+        let r = request(r#"{"polymorphs":"2H-1L, 1t"}"#).unwrap_or_else(|_| panic!("valid"));
+        assert_eq!(r.options.polymorphs, vec![Polymorph::H2Mono, Polymorph::T1]);
+        assert!(request(r#"{"polymorphs":"2H-4L"}"#).is_err());
+        assert!(request(r#"{"polymorphs":"2H-1L,2H-1L"}"#).is_err());
         // Out-of-range values are refused where the options are built, before any work.
         for bad in [
             r#"{"carbon_smoothing_a":1e9}"#,

@@ -81,6 +81,16 @@ public final class AnalysisOptions {
     }
 
     /**
+     * The stacking polymorphs the specimen can hold, comma-separated, from 2H-1L, 2H-2L,
+     * 2H-3L, 3R-2L, 3R-3L and 1T (case-insensitive; e.g. "2H-1L,1T"): the polymorph map
+     * then chooses among these alone. Null or "": all six (the default). An unknown or
+     * repeated name is refused by the engine (InvalidParameter).
+     */
+    public AnalysisOptions polymorphs(String polymorphs) {
+        return put("polymorphs", Json.quote(polymorphs == null ? "" : polymorphs));
+    }
+
+    /**
      * Measure the pixel size on the image's own lattice (needs {@link #chemistry}); the
      * pixel size passed to {@code analyze} is then ignored and the report's source is "lattice".
      */

@@ -109,6 +109,9 @@ final class AnalysisRun {
         if (!"unknown".equals(s.chemistry)) {
             o.chemistry(s.chemistry);
         }
+        if (!s.polymorphs.isEmpty()) {
+            o.polymorphs(s.polymorphs);
+        }
         o.calibrateFromLattice(choices.pixelSizeFromLattice);
         Object acquisition = imp.getProperty(MicroscopeImages.ACQUISITION);
         if (acquisition instanceof String) {

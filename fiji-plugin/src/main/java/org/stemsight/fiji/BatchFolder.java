@@ -30,7 +30,7 @@ import org.stemsight.StemSightException;
  * One Log line per image: done, skipped, or failed with the reason. No image window opens.
  *
  * <p>Macro: {@code run("Batch Analyze Folder...", "folder=[/data/in] output=[/data/out]
- * summary=[/data/out/summary.csv] pixel_size=0.1 chemistry=WSe2")}; keys not given take
+ * summary=[/data/out/summary.csv] pixel_size=0.1 chemistry=WSe2 polymorphs=2H-1L")}; keys not given take
  * their defaults (output: FOLDER/stemsight_results; summary: OUTPUT/stemsight_summary.csv).
  */
 public class BatchFolder implements PlugIn {
@@ -68,12 +68,17 @@ public class BatchFolder implements PlugIn {
             gd.addMessage("Empty output: FOLDER/" + DEFAULT_OUTPUT + "; empty summary: OUTPUT/" + SUMMARY_FILE);
             gd.addNumericField("Pixel_size", Double.NaN, 4, 8, "\u00c5/pixel (files without a calibration)");
             gd.addChoice("Chemistry", PluginSettings.CHEMISTRIES, settings.chemistry);
+            gd.addStringField("Polymorphs", settings.polymorphs, 16);
+            gd.addToSameRow();
+            gd.addMessage("e.g. 2H-1L,1T; empty: all six");
             gd.addCheckbox("Average_8_views", settings.allViews);
             gd.addCheckbox("Redo_finished_images", false);
             gd.addHelp(Help.forText("StemSight \u2013 " + TITLE, "Analyzes every image the engine reads in a folder "
                     + "with the default settings of <tt>stemsight analyze</tt> and writes, per image, the same "
                     + "folder the command line writes, plus one summary CSV. Finished images are skipped "
-                    + "unless Redo_finished_images is ticked; one Log line per image says what happened."));
+                    + "unless Redo_finished_images is ticked; one Log line per image says what happened. "
+                    + "Polymorphs: the only stacking polymorphs the polymorph map may choose, as "
+                    + "<tt>--polymorphs</tt> (e.g. 2H-1L,1T; empty: all six)."));
             gd.showDialog();
             if (gd.wasCanceled()) {
                 return false;
@@ -83,6 +88,7 @@ public class BatchFolder implements PlugIn {
             String summary = gd.getNextString().trim();
             pixelSize = gd.getNextNumber();
             settings.chemistry = gd.getNextChoice();
+            settings.polymorphs = gd.getNextString().trim();
             settings.allViews = gd.getNextBoolean();
             redo = gd.getNextBoolean();
             if (folder.isEmpty() || !new File(folder).isDirectory()) {
@@ -180,6 +186,9 @@ public class BatchFolder implements PlugIn {
                         .source(file.getAbsolutePath(), source, k, f.frames);
                 if (!"unknown".equals(settings.chemistry)) {
                     o.chemistry(settings.chemistry);
+                }
+                if (!settings.polymorphs.isEmpty()) {
+                    o.polymorphs(settings.polymorphs);
                 }
                 r = analyzer.analyzeToFolder(f.frame(k), f.width, f.height, lattice ? 1.0 : px, o,
                         new ImageJProgress(index, count), frameDir, f.warnings);

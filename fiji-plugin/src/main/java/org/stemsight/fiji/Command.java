@@ -50,7 +50,8 @@ enum Command {
     /**
      * The settings (PluginSettings.analysisFields names) this command's results depend on:
      * a cached analysis made with other values of the rest serves it unchanged. The network
-     * input (views, pixel size from the lattice, chemistry, model, device) always counts;
+     * input (views, pixel size from the lattice, chemistry, model, device) and the allowed
+     * polymorphs always count;
      * counted atoms depend on the carbon filter, so atoms read the carbon settings too.
      */
     List<String> reads() {

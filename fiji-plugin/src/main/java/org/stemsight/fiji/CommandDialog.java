@@ -72,6 +72,10 @@ final class CommandDialog {
         }
         gd.addCheckbox("Average_8_views", s.allViews);
         gd.addChoice("Chemistry", PluginSettings.CHEMISTRIES, s.chemistry);
+        // Macro key "polymorphs"; absent from a macro: "" (forMacro), every polymorph.
+        gd.addStringField("Polymorphs", s.polymorphs, 16);
+        gd.addToSameRow();
+        gd.addMessage("e.g. 2H-1L,1T; empty: all six");
         gd.addCheckbox("Pixel_size_from_lattice", false);
         if (cmd == Command.ALL) {
             gd.addCheckbox("Show_maps", s.showMaps);
@@ -112,6 +116,7 @@ final class CommandDialog {
         }
         s.allViews = gd.getNextBoolean();
         s.chemistry = gd.getNextChoice();
+        s.polymorphs = gd.getNextString().trim();
         d.pixelSizeFromLattice = gd.getNextBoolean();
         d.showHistogram = cmd.atoms() && s.showHistogram;
         d.addToRoiManager = cmd.atoms() && s.addToRoiManager;

@@ -17,7 +17,9 @@ final class Help {
         b.append("<p>One analysis per image and settings is kept: the other StemSight commands on the same "
                 + "image show it without running the network again.</p>");
         b.append("<p><b>Macro keys</b>: atom_threshold, refinement, vacancy_threshold, include_contaminated_areas, "
-                + "carbon_threshold, intensity_histogram, average_8_views, chemistry, pixel_size_from_lattice, "
+                + "carbon_threshold, intensity_histogram, average_8_views, chemistry, "
+                + "polymorphs (the only polymorphs the map may choose, e.g. polymorphs=2H-1L,1T; empty: all six), "
+                + "pixel_size_from_lattice, "
                 + "pixel_size (uncalibrated images, \u00c5/pixel), add_to_roi_manager, vacancy_label_image, "
                 + "show_maps, tint_image_with_maps (unticked: the tint is removed), all_slices. A key not given takes the engine's default; a macro never opens "
                 + "this dialog.</p>");

@@ -5,6 +5,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import org.stemsight.EngineSettings;
 
@@ -22,9 +23,12 @@ final class PluginSettings {
 
     private static final String KEY = "stemsight.";
 
-    /** Settings that change what the network sees: every command's results depend on them. */
+    /**
+     * Settings that change what the network sees, or (the allowed polymorphs) the polymorph
+     * map and the site contents: every command's results depend on them.
+     */
     static final List<String> NETWORK_FIELDS = Collections.unmodifiableList(Arrays.asList(
-            "models", "device", "views", "chemistry", "pixel_size_from_lattice"));
+            "models", "device", "views", "chemistry", "polymorphs", "pixel_size_from_lattice"));
     static final String[] ATOM_FIELDS = {"atom_threshold", "refinement"};
     static final String[] VACANCY_FIELDS = {"vacancy_threshold", "carbon_filter"};
     static final String[] CARBON_FIELDS = {"carbon_threshold", "carbon_filter"};
@@ -43,6 +47,11 @@ final class PluginSettings {
     boolean allViews = false;
     /** The chemistry the lattice check (and a lattice calibration) compares with. */
     String chemistry = CHEMISTRIES[0];
+    /**
+     * The stacking polymorphs the specimen can hold, comma-separated (e.g. "2H-1L,1T"), the
+     * only ones the polymorph map may choose; empty: all six. The engine checks the names.
+     */
+    String polymorphs = "";
     /** Also add one point ROI per column and vacancy to the ROI Manager (off: it can be slow). */
     boolean addToRoiManager = false;
     /** Also show a label image of the vacancies (value = row in the Vacancies table). */
@@ -60,6 +69,8 @@ final class PluginSettings {
         m.put("device", device);
         m.put("views", allViews ? 8 : 1);
         m.put("chemistry", chemistry);
+        // As the engine reads it: names are case-insensitive, spaces around them ignored.
+        m.put("polymorphs", polymorphs.replaceAll("\\s", "").toUpperCase(Locale.ROOT));
         m.put("pixel_size_from_lattice", pixelSizeFromLattice);
         m.put("atom_threshold", atomThreshold);
         m.put("refinement", refinement);
@@ -82,6 +93,7 @@ final class PluginSettings {
         s.showMaps = Prefs.get(KEY + "showMaps", s.showMaps);
         s.allViews = Prefs.get(KEY + "allViews", s.allViews);
         s.chemistry = Prefs.get(KEY + "chemistry", s.chemistry);
+        s.polymorphs = Prefs.get(KEY + "polymorphs", s.polymorphs);
         s.addToRoiManager = Prefs.get(KEY + "addToRoiManager", s.addToRoiManager);
         s.vacancyLabels = Prefs.get(KEY + "vacancyLabels", s.vacancyLabels);
         s.tint = Prefs.get(KEY + "tint", s.tint);
@@ -112,6 +124,7 @@ final class PluginSettings {
         Prefs.set(KEY + "showMaps", showMaps);
         Prefs.set(KEY + "allViews", allViews);
         Prefs.set(KEY + "chemistry", chemistry);
+        Prefs.set(KEY + "polymorphs", polymorphs);
         Prefs.set(KEY + "addToRoiManager", addToRoiManager);
         Prefs.set(KEY + "vacancyLabels", vacancyLabels);
         Prefs.set(KEY + "tint", tint);

@@ -1,0 +1,291 @@
+//! Which of a monolayer's two sublattices holds the metal, read from the lattice rather
+//! than column by column.
+//!
+//! The atom head labels each column metal or chalcogen from its contrast. Where the two
+//! columns of a 2H monolayer look alike — WSe₂ with a low-angle detector, where W and Se₂
+//! differ by 10–30 %, or the reverse contrast of an ADF2 image where Se₂ is the brighter —
+//! it calls most columns of both sublattices "metal", and the chalcogen sites the
+//! vacancy statistics are counted on vanish (real Ti-doped WSe₂, ADF1: 50 chalcogen
+//! columns of about 4000). The geometry does not depend on contrast: in the honeycomb
+//! every column's three nearest neighbours point along θ₀ + k·120° on one sublattice and
+//! θ₀ + 60° + k·120° on the other, so Σ exp(3iφ) over a column's neighbour directions is
+//! +1 or −1 times exp(3iθ₀). Which sublattice is the metal one is then decided once for
+//! the image:
+//! 1. by the atom head, where it tells the sublattices clearly apart (metal share on one
+//!    sublattice exceeding the other's by [`CLEAR_HEAD`]);
+//! 2. else by the vacancy calls: chalcogen vacancies are what the beam makes, and a call's
+//!    own site (from the columns around it) shows its sublattice;
+//! 3. else by the atom head's weaker preference ([`WEAK_HEAD`]); else labels stay as they are.
+//!
+//! Only columns of the 2H-1L class are relabelled, and only when the image's columns agree
+//! on one lattice orientation (a single grain). The engine asks only when the caller has
+//! declared a monolayer (`columns::column_roles`): a 2H-2L area read as 2H-1L also has
+//! "metal" columns on both sublattices, and there the relabelling would invent sites.
+
+use crate::math::neighbors::NeighborGrid;
+
+/// Nearest-neighbour shell, in units of the nearest-neighbour distance a/√3.
+const SHELL: (f64, f64) = (0.6, 1.35);
+/// Agreement of the columns' orientation, |Σ z²| / Σ |z|², below which the image is taken
+/// to hold several grains and nothing is relabelled.
+const MIN_COHERENCE: f64 = 0.5;
+/// Metal-share difference between sublattices at which the atom head decides alone.
+pub const CLEAR_HEAD: f64 = 0.5;
+/// Metal-share difference at which the atom head decides when the vacancies do not.
+pub const WEAK_HEAD: f64 = 0.2;
+/// Vacancy calls needed, and the share of them on one sublattice, for them to decide.
+const MIN_VACANCIES: usize = 8;
+const VACANCY_MAJORITY: f64 = 0.75;
+
+/// How the metal sublattice was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    AtomHead,
+    Vacancies,
+}
+
+/// The outcome for one image: the metal flags to use and what decided them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    pub metal: Vec<bool>,
+    pub evidence: Option<Evidence>,
+    /// Columns whose label changed.
+    pub relabelled: usize,
+}
+
+/// Σ exp(3iφ) over the directions φ from (x, y) to the columns in the nearest-neighbour
+/// shell (`shell` in px), with their count.
+fn trefoil(
+    x: f64,
+    y: f64,
+    grid: &NeighborGrid,
+    positions: &[(f64, f64)],
+    shell: (f64, f64),
+) -> (f64, f64, usize) {
+    let (mut re, mut im, mut n) = (0.0, 0.0, 0);
+    for (j, d2) in grid.within(x, y) {
+        if d2 < shell.0 * shell.0 {
+            continue;
+        }
+        let phi = (positions[j].1 - y).atan2(positions[j].0 - x);
+        re += (3.0 * phi).cos();
+        im += (3.0 * phi).sin();
+        n += 1;
+    }
+    (re, im, n)
+}
+
+/// The metal flags of the columns at `positions` (input px), given the atom head's
+/// `metal`, which columns lie in 2H-1L (`monolayer`), the vacancy calls (input px) and
+/// the nearest-neighbour distance `nn_px`.
+pub fn assign(
+    positions: &[(f64, f64)],
+    metal: &[bool],
+    monolayer: &[bool],
+    vacancies: &[(f64, f64)],
+    nn_px: f64,
+) -> Assignment {
+    let unchanged = Assignment {
+        metal: metal.to_vec(),
+        evidence: None,
+        relabelled: 0,
+    };
+    let shell = (SHELL.0 * nn_px, SHELL.1 * nn_px);
+    let grid = NeighborGrid::from_points(positions.iter().copied(), shell.1);
+    let z: Vec<Option<(f64, f64)>> = positions
+        .iter()
+        .zip(monolayer)
+        .map(|(&(x, y), &mono)| {
+            let (re, im, n) = trefoil(x, y, &grid, positions, shell);
+            (mono && n >= 2).then_some((re, im))
+        })
+        .collect();
+    // Orientation 3θ₀ (mod π) from Σ z², and how well the columns agree on it.
+    let (mut s_re, mut s_im, mut s_abs) = (0.0, 0.0, 0.0);
+    for &(re, im) in z.iter().flatten() {
+        s_re += re * re - im * im;
+        s_im += 2.0 * re * im;
+        s_abs += re * re + im * im;
+    }
+    if s_abs <= 0.0 || (s_re.hypot(s_im) / s_abs) < MIN_COHERENCE {
+        return unchanged;
+    }
+    let psi = 0.5 * s_im.atan2(s_re);
+    let (c, s) = (psi.cos(), psi.sin());
+    // Sublattice: true for "A" (Re(z e^{-iψ}) clearly > 0), false for "B".
+    let side = |re: f64, im: f64| {
+        let p = re * c + im * s;
+        (p.abs() > 0.5 * re.hypot(im)).then_some(p > 0.0)
+    };
+    let sub: Vec<Option<bool>> = z
+        .iter()
+        .map(|z| z.and_then(|(re, im)| side(re, im)))
+        .collect();
+    let share = |a: bool| {
+        let on: Vec<bool> = sub
+            .iter()
+            .zip(metal)
+            .filter(|(s, _)| **s == Some(a))
+            .map(|(_, &m)| m)
+            .collect();
+        (!on.is_empty()).then(|| on.iter().filter(|&&m| m).count() as f64 / on.len() as f64)
+    };
+    let (Some(m_a), Some(m_b)) = (share(true), share(false)) else {
+        return unchanged;
+    };
+    let head = m_a - m_b;
+    let vacancy_vote = || {
+        let (mut a, mut b) = (0usize, 0usize);
+        for &(x, y) in vacancies {
+            let (re, im, n) = trefoil(x, y, &grid, positions, shell);
+            match (n >= 2).then(|| side(re, im)).flatten() {
+                Some(true) => a += 1,
+                Some(false) => b += 1,
+                None => {}
+            }
+        }
+        let n = a + b;
+        // The vacancies' sublattice is the chalcogen one: the metal is on the other.
+        (n >= MIN_VACANCIES && a.max(b) as f64 >= VACANCY_MAJORITY * n as f64).then_some(b > a)
+    };
+    let (metal_on_a, evidence) = if head.abs() >= CLEAR_HEAD {
+        (head > 0.0, Evidence::AtomHead)
+    } else if let Some(on_a) = vacancy_vote() {
+        (on_a, Evidence::Vacancies)
+    } else if head.abs() >= WEAK_HEAD {
+        (head > 0.0, Evidence::AtomHead)
+    } else {
+        return unchanged;
+    };
+    let mut out = metal.to_vec();
+    let mut relabelled = 0;
+    for (m, s) in out.iter_mut().zip(&sub) {
+        if let Some(a) = *s {
+            let want = a == metal_on_a;
+            if *m != want {
+                *m = want;
+                relabelled += 1;
+            }
+        }
+    }
+    Assignment {
+        metal: out,
+        evidence: Some(evidence),
+        relabelled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A honeycomb patch: metal sites (A) and chalcogen sites (B) at nearest distance `nn`,
+    /// rotated by `angle`; returns positions and which are metal.
+    fn honeycomb(n: i32, nn: f64, angle: f64) -> (Vec<(f64, f64)>, Vec<bool>) {
+        let a = nn * 3f64.sqrt();
+        let (a1, a2) = ((a, 0.0), (a * 0.5, a * 3f64.sqrt() / 2.0));
+        let (c, s) = (angle.cos(), angle.sin());
+        let mut pos = Vec::new();
+        let mut metal = Vec::new();
+        for i in -n..=n {
+            for j in -n..=n {
+                let bx = i as f64 * a1.0 + j as f64 * a2.0;
+                let by = i as f64 * a1.1 + j as f64 * a2.1;
+                for (dx, dy, m) in [
+                    (0.0, 0.0, true),
+                    ((a1.0 + a2.0) / 3.0, (a1.1 + a2.1) / 3.0, false),
+                ] {
+                    let (x, y) = (bx + dx, by + dy);
+                    pos.push((200.0 + c * x - s * y, 200.0 + s * x + c * y));
+                    metal.push(m);
+                }
+            }
+        }
+        (pos, metal)
+    }
+
+    #[test]
+    fn an_all_metal_labelling_is_split_by_the_vacancies() {
+        let (pos, truth) = honeycomb(8, 9.1, 0.37);
+        let all_metal = vec![true; pos.len()];
+        let mono = vec![true; pos.len()];
+        // Ten chalcogen sites lose their column: the calls sit where they were.
+        let mut kept = Vec::new();
+        let mut vac = Vec::new();
+        for (k, &p) in pos.iter().enumerate() {
+            if !truth[k] && k % 37 == 1 && vac.len() < 10 {
+                vac.push(p);
+            } else {
+                kept.push(k);
+            }
+        }
+        let kpos: Vec<_> = kept.iter().map(|&k| pos[k]).collect();
+        let kmetal: Vec<_> = kept.iter().map(|&k| all_metal[k]).collect();
+        let kmono: Vec<_> = kept.iter().map(|&k| mono[k]).collect();
+        let out = assign(&kpos, &kmetal, &kmono, &vac, 9.1);
+        assert_eq!(out.evidence, Some(Evidence::Vacancies));
+        let wrong = kept
+            .iter()
+            .zip(&out.metal)
+            .filter(|(&k, &m)| m != truth[k])
+            .count();
+        // Only border columns with fewer than two neighbours may stay undecided.
+        assert!(wrong <= 4 * 8 + 8, "{wrong} of {} wrong", kept.len());
+        assert!(out.relabelled > kept.len() / 3);
+    }
+
+    #[test]
+    fn a_clear_head_decides_and_its_mistakes_are_fixed() {
+        let (pos, truth) = honeycomb(6, 9.1, 1.1);
+        let mut head = truth.clone();
+        for k in (0..head.len()).step_by(7) {
+            head[k] = !head[k];
+        }
+        let mono = vec![true; pos.len()];
+        let out = assign(&pos, &head, &mono, &[], 9.1);
+        assert_eq!(out.evidence, Some(Evidence::AtomHead));
+        let interior = |k: usize| (pos[k].0 - 200.0).hypot(pos[k].1 - 200.0) < 60.0;
+        assert!((0..pos.len())
+            .filter(|&k| interior(k))
+            .all(|k| out.metal[k] == truth[k]));
+    }
+
+    #[test]
+    fn reversed_contrast_is_not_followed_when_the_vacancies_say_otherwise() {
+        // The head calls 60 % of chalcogen columns and 40 % of metal columns "metal" (a weak,
+        // reversed preference); the vacancies sit on chalcogen sites.
+        let (pos, truth) = honeycomb(8, 9.1, 0.2);
+        let head: Vec<bool> = (0..pos.len())
+            .map(|k| if truth[k] { k % 5 < 2 } else { k % 5 < 3 })
+            .collect();
+        let vac: Vec<(f64, f64)> = (0..pos.len())
+            .filter(|&k| !truth[k] && k % 29 == 3)
+            .map(|k| pos[k])
+            .take(12)
+            .collect();
+        let mono = vec![true; pos.len()];
+        let out = assign(&pos, &head, &mono, &vac, 9.1);
+        assert_eq!(out.evidence, Some(Evidence::Vacancies));
+        let interior = |k: usize| (pos[k].0 - 200.0).hypot(pos[k].1 - 200.0) < 80.0;
+        assert!((0..pos.len())
+            .filter(|&k| interior(k))
+            .all(|k| out.metal[k] == truth[k]));
+    }
+
+    #[test]
+    fn two_grains_or_other_polymorphs_are_left_alone() {
+        let (mut pos, mut truth) = honeycomb(5, 9.1, 0.0);
+        let (p2, t2) = honeycomb(5, 9.1, 0.5);
+        pos.extend(p2.iter().map(|&(x, y)| (x + 400.0, y)));
+        truth.extend(t2);
+        let head = vec![true; pos.len()];
+        let mono = vec![true; pos.len()];
+        let out = assign(&pos, &head, &mono, &[], 9.1);
+        assert_eq!(out.evidence, None);
+        assert_eq!(out.metal, head);
+        let (pos, _) = honeycomb(5, 9.1, 0.0);
+        let head = vec![true; pos.len()];
+        let out = assign(&pos, &head, &vec![false; pos.len()], &[], 9.1);
+        assert_eq!((out.evidence, out.relabelled), (None, 0));
+    }
+}
