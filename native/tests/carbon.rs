@@ -8,23 +8,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::stemsight;
-
-fn analyze(dir: &Path, image: &Path, extra: &[&str]) -> Value {
-    let out = dir.join("out");
-    let mut args = vec![
-        "analyze",
-        image.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = stemsight(&args);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stem = image.file_stem().unwrap().to_str().unwrap();
-    let text = std::fs::read_to_string(out.join(stem).join("report.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use common::{analyze, stemsight};
 
 fn simulate(dir: &Path, args: &[&str]) -> (PathBuf, Value) {
     let out = dir.join("sim");

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 mod common;
-use common::{small_image, stemsight};
+use common::{analyze, small_image, stemsight};
 
 fn read_tiff_f32(path: &Path) -> (u32, u32, Vec<f32>, f64) {
     use tiff::decoder::{Decoder, DecodingResult};
@@ -805,19 +805,9 @@ fn declared_polymorphs_restrict_the_map_and_keep_it_true() {
     let image = sim.join("image.tif");
     let truth = class_map(&sim.join("polymorph.tif"));
     let run = |name: &str, allowed: &str| {
-        let out = dir.path().join(name);
-        let o = stemsight(&[
-            "analyze",
-            image.to_str().unwrap(),
-            "--polymorphs",
-            allowed,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let text = std::fs::read_to_string(out.join("image/report.json")).unwrap();
-        let r: serde_json::Value = serde_json::from_str(&text).unwrap();
-        (r, class_map(&out.join("image/polymorph.tif")))
+        let at = dir.path().join(name);
+        let r = analyze(&at, &image, &["--polymorphs", allowed]);
+        (r, class_map(&at.join("out/image/polymorph.tif")))
     };
     // The two polymorphs that are there: the map matches the truth on the material.
     let (r, map) = run("both", "2H-1L, 3r-2l");

@@ -5,11 +5,10 @@
 //! only meaningful once the user declares the monolayer and the sublattices decide the
 //! labels (`analysis::sublattice`).
 
-use serde_json::Value;
 use std::path::PathBuf;
 
 mod common;
-use common::stemsight;
+use common::analyze;
 
 #[test]
 fn a_declared_monolayer_counts_the_labelled_chalcogen_sites() {
@@ -41,24 +40,15 @@ fn a_declared_monolayer_counts_the_labelled_chalcogen_sites() {
     let truth_density = vacancies as f64 / chalcogen_sites;
 
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let o = stemsight(&[
-        "analyze",
-        image.to_str().unwrap(),
+    let extra = [
         "--pixel-size",
         "lattice",
         "--chemistry",
         "WSe2",
         "--polymorphs",
         "2H-1L",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("wse2_cr_doped_9/report.json")).unwrap(),
-    )
-    .unwrap();
+    ];
+    let report = analyze(dir.path(), &image, &extra);
     let s = &report["summary"];
     let counted = s["n_s2_sites"].as_u64().unwrap() as f64;
     let density = s["vs_per_s2_site"].as_f64().unwrap();

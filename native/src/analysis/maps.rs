@@ -69,17 +69,12 @@ impl PolymorphMap {
 pub(super) fn polymorph_map(f: &Frame, maps: &Maps) -> Result<PolymorphMap> {
     let p = model_head(maps, "polymorph")?;
     let r = (f.options.polymorph_smoothing_a.max(0.0) / f.model_px()).round();
-    let allowed = &f.options.polymorphs;
-    let mask: Vec<bool> = if allowed.is_empty() {
-        Vec::new()
-    } else {
-        (0..p.channels)
-            .map(|c| match PolymorphClass::from_index(c as u8) {
-                Some(PolymorphClass::Material(m)) => allowed.contains(&m),
-                _ => true,
-            })
-            .collect()
-    };
+    let mask: Vec<bool> = (0..p.channels)
+        .map(|c| match PolymorphClass::from_index(c as u8) {
+            Some(PolymorphClass::Material(m)) => f.options.allows(m),
+            _ => true,
+        })
+        .collect();
     let (classes, probability) =
         polymorph::smoothed_class_map(&p.data, p.channels, f.gw, f.gh, r as usize, &mask);
     Ok(PolymorphMap {

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 /// Mo atom relative to an S₂ column in HAADF: (42/16)^1.7 / 2 ≈ 2.58 (Z^n, n ≈ 1.7).
 const MO_OVER_S2: f64 = 2.58;
 
-/// Like [`class_map`], with each class's probability first averaged over about
-/// `radius` pixels (three box passes per axis, close to a Gaussian of σ ≈ radius).
-/// Polymorph domains span nanometres, so a unit cell's worth of averaging removes
+/// The arg-max class per pixel and its probability, from `classes × plane` probabilities,
+/// each class's probability first averaged over about `radius` pixels (three box passes
+/// per axis, close to a Gaussian of σ ≈ radius; none at radius 0). Polymorph domains span nanometres, so a unit cell's worth of averaging removes
 /// isolated pixel mistakes and barely moves a boundary between two domains.
 ///
 /// Only classes where `allowed` is true (vacuum always; an empty slice allows all)
@@ -33,11 +33,8 @@ pub fn smoothed_class_map(
     let plane = w * h;
     let may = |c: usize| c == 0 || allowed.get(c).copied().unwrap_or(true);
     let restricted = (0..classes).any(|c| !may(c));
-    let r = if w == 0 || h == 0 {
-        0
-    } else {
-        smooth::half_width(radius as f64 * 0.9)
-    };
+    // Box half-width of the averaging; none at radius 0 (per-pixel classes).
+    let half = (radius > 0 && plane > 0).then(|| smooth::half_width(radius as f64 * 0.9));
     let mut cls = vec![0u8; plane];
     let mut conf = vec![f32::NEG_INFINITY; plane];
     let mut total = vec![0f32; if restricted { plane } else { 0 }];
@@ -45,7 +42,7 @@ pub fn smoothed_class_map(
     let (mut a, mut b) = (vec![0f32; plane], vec![0f32; plane]);
     for c in (0..classes).filter(|&c| may(c)) {
         a.copy_from_slice(&probs[c * plane..(c + 1) * plane]);
-        if radius > 0 {
+        if let Some(r) = half {
             smooth::three_boxes(&mut a, &mut b, w, h, r);
         }
         for i in 0..plane {
@@ -60,24 +57,6 @@ pub fn smoothed_class_map(
     }
     for (p, t) in conf.iter_mut().zip(&total) {
         *p /= t.max(f32::MIN_POSITIVE);
-    }
-    (cls, conf)
-}
-
-/// Arg-max class and its probability per pixel, from `classes × plane` probabilities.
-pub fn class_map(probs: &[f32], classes: usize, plane: usize) -> (Vec<u8>, Vec<f32>) {
-    let mut cls = vec![0u8; plane];
-    let mut conf = vec![0f32; plane];
-    for i in 0..plane {
-        let mut best = (0usize, f32::NEG_INFINITY);
-        for c in 0..classes {
-            let v = probs[c * plane + i];
-            if v > best.1 {
-                best = (c, v);
-            }
-        }
-        cls[i] = best.0 as u8;
-        conf[i] = best.1;
     }
     (cls, conf)
 }
@@ -168,6 +147,24 @@ pub fn site_content(class: PolymorphClass, role: Role, relative: f64) -> Column 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Plain per-pixel arg-max, the reference `smoothed_class_map` must equal at radius 0.
+    fn class_map(probs: &[f32], classes: usize, plane: usize) -> (Vec<u8>, Vec<f32>) {
+        let mut cls = vec![0u8; plane];
+        let mut conf = vec![0f32; plane];
+        for i in 0..plane {
+            let mut best = (0usize, f32::NEG_INFINITY);
+            for c in 0..classes {
+                let v = probs[c * plane + i];
+                if v > best.1 {
+                    best = (c, v);
+                }
+            }
+            cls[i] = best.0 as u8;
+            conf[i] = best.1;
+        }
+        (cls, conf)
+    }
 
     /// Two classes split at x = 20 on a 40 × 30 plane, with pixel mistakes sprinkled in.
     fn two_domains() -> (Vec<f32>, usize, usize) {

@@ -303,6 +303,20 @@ pub fn settings() -> serde_json::Value {
 }
 
 impl Options {
+    /// Whether the polymorph map may choose `p` (every polymorph when none was named).
+    pub fn allows(&self, p: Polymorph) -> bool {
+        self.polymorphs.is_empty() || self.polymorphs.contains(&p)
+    }
+
+    /// The polymorphs the map may choose, as named, or all six.
+    pub fn allowed_polymorphs(&self) -> Vec<Polymorph> {
+        if self.polymorphs.is_empty() {
+            Polymorph::ALL.to_vec()
+        } else {
+            self.polymorphs.clone()
+        }
+    }
+
     /// Refuses any setting outside its range before any work, naming it and the range.
     pub fn validate(&self) -> Result<()> {
         ATOM_THRESHOLD.check(self.atom_threshold as f64)?;

@@ -178,25 +178,19 @@ pub fn assign(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crystal::{Lattice, Site};
 
-    /// A honeycomb patch: metal sites (A) and chalcogen sites (B) at nearest distance `nn`,
-    /// rotated by `angle`; returns positions and which are metal.
-    fn honeycomb(n: i32, nn: f64, angle: f64) -> (Vec<(f64, f64)>, Vec<bool>) {
-        let a = nn * 3f64.sqrt();
-        let (a1, a2) = ((a, 0.0), (a * 0.5, a * 3f64.sqrt() / 2.0));
-        let (c, s) = (angle.cos(), angle.sin());
+    /// A honeycomb patch of the engine's lattice: metal sites (A) and chalcogen sites (B) at
+    /// nearest distance `nn`, rotated by `angle` (rad); returns positions and which are metal.
+    fn honeycomb(n: i64, nn: f64, angle: f64) -> (Vec<(f64, f64)>, Vec<bool>) {
+        let lattice = Lattice::new(nn * 3f64.sqrt(), [0.0; 3], angle.to_degrees(), [200.0; 2]);
         let mut pos = Vec::new();
         let mut metal = Vec::new();
         for i in -n..=n {
             for j in -n..=n {
-                let bx = i as f64 * a1.0 + j as f64 * a2.0;
-                let by = i as f64 * a1.1 + j as f64 * a2.1;
-                for (dx, dy, m) in [
-                    (0.0, 0.0, true),
-                    ((a1.0 + a2.0) / 3.0, (a1.1 + a2.1) / 3.0, false),
-                ] {
-                    let (x, y) = (bx + dx, by + dy);
-                    pos.push((200.0 + c * x - s * y, 200.0 + s * x + c * y));
+                for (site, m) in [(Site::A, true), (Site::B, false)] {
+                    let [x, y] = lattice.site_position(i, j, site);
+                    pos.push((x, y));
                     metal.push(m);
                 }
             }

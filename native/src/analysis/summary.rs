@@ -10,7 +10,7 @@ use super::plausibility;
 use super::polymorph;
 use super::scope::*;
 use super::source::Source;
-use crate::crystal::{ChemistrySource, Polymorph, PolymorphClass, Role, VacancyKind};
+use crate::crystal::{ChemistrySource, PolymorphClass, Role, VacancyKind};
 use crate::findings::*;
 use crate::nn::tiling::TilePlan;
 use std::collections::BTreeMap;
@@ -247,11 +247,7 @@ pub(super) fn build_report(
             polymorph_smoothing_angstrom: options.polymorph_smoothing_a.max(0.0),
             carbon_smoothing_angstrom: options.carbon_smoothing_a.max(0.0),
             views: options.views,
-            polymorphs: if options.polymorphs.is_empty() {
-                Polymorph::ALL.to_vec()
-            } else {
-                options.polymorphs.clone()
-            },
+            polymorphs: options.allowed_polymorphs(),
         },
         warnings: found.warnings,
         timing_ms: timing,

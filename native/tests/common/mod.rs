@@ -11,6 +11,25 @@ pub fn stemsight(args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
+/// Runs `stemsight analyze IMAGE --out DIR/out EXTRA…`, which must succeed, and returns
+/// the image's `report.json` (in `DIR/out/<image stem>/`).
+#[allow(dead_code)] // not every test file analyzes
+pub fn analyze(dir: &Path, image: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = dir.join("out");
+    let mut args = vec![
+        "analyze",
+        image.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = stemsight(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stem = image.file_stem().unwrap().to_str().unwrap();
+    let text = std::fs::read_to_string(out.join(stem).join("report.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 /// A 96×96 simulated 2H-1L image (calibrated 0.1 Å/px) in `dir/<name>/image.tif`.
 #[allow(dead_code)] // not every test file simulates
 pub fn small_image(dir: &Path, name: &str, seed: u64) -> PathBuf {
