@@ -300,10 +300,30 @@ def write_tif(path: Path, data: np.ndarray, px: float):
     tifffile.imwrite(path, data, imagej=True, resolution=(1 / px, 1 / px), metadata={"unit": "angstrom"})
 
 
+def folder_key(folder: Path) -> str:
+    """A folder's name within the set, <group>/<k>: its record name and its noise seed."""
+    return f"{folder.parent.name}/{folder.name}"
+
+
+def folder_rng(folder: Path, seed: int):
+    return np.random.default_rng([seed, zlib.crc32(folder_key(folder).encode())])
+
+
+def write_scene(folder: Path, g: Geometry, size: int, image, polymorph, carbon, cols, vacs, params: dict):
+    """A folder's image, its polymorph and carbon maps, and truth.json (CONTRACT.md)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_tif(folder / "image.tif", image, g.px)
+    write_tif(folder / "polymorph.tif", polymorph, g.px)
+    write_tif(folder / "carbon.tif", carbon, g.px)
+    truth = dict(pixel_size_angstrom=g.px, width=size, height=size, polymorph_classes=CLASSES,
+                 columns=cols, vacancies=vacs, distractors=[], params=params)
+    (folder / "truth.json").write_text(json.dumps(truth, indent=1))
+
+
 def make_folder(run: Run, F, inner: int, outer: int, dose: float, folder: Path, seed: int,
                 size: int = SIZE, check: bool = True) -> dict:
     """One eval folder; returns its source record."""
-    rng = np.random.default_rng([seed, zlib.crc32(f"{folder.parent.name}/{folder.name}".encode())])
+    rng = folder_rng(folder, seed)
     g = Geometry(size, float(rng.uniform(*PIXEL_RANGE)), float(rng.uniform(0, 360)),
                  (float(rng.uniform(0, run.unit[0])), float(rng.uniform(0, run.unit[1]))))
     clean = render(run, F, g)
@@ -312,14 +332,9 @@ def make_folder(run: Run, F, inner: int, outer: int, dose: float, folder: Path, 
         off = peak_offsets(run, F, g, [c["x"] for c in cols], [c["y"] for c in cols])
         assert off.max() < PEAK_TOLERANCE, (folder, float(off.max()))
     image = to_counts(clean, dose, g.px, rng)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_tif(folder / "image.tif", image, g.px)
-    write_tif(folder / "polymorph.tif", np.full((size, size), CLASSES.index(run.polymorph), np.uint8), g.px)
-    write_tif(folder / "carbon.tif", np.zeros((size, size), np.float32), g.px)
-    truth = dict(pixel_size_angstrom=g.px, width=size, height=size, polymorph_classes=CLASSES,
-                 columns=cols, vacancies=vacs, distractors=[], params=sim_params(run, g, dose))
-    (folder / "truth.json").write_text(json.dumps(truth, indent=1))
-    source = dict(folder=f"{folder.parent.name}/{folder.name}", run_id=run.job.run_id,
+    write_scene(folder, g, size, image, np.full((size, size), CLASSES.index(run.polymorph), np.uint8),
+                np.zeros((size, size), np.float32), cols, vacs, sim_params(run, g, dose))
+    source = dict(folder=folder_key(folder), run_id=run.job.run_id,
                   polymorph=run.polymorph, material=run.material, kv=run.job.kv, inner_mrad=inner,
                   outer_mrad=outer, dose=dose, pixel_size_angstrom=g.px, rotation_deg=g.rotation_deg,
                   origin_x_angstrom=g.origin[0], origin_y_angstrom=g.origin[1], seed=seed,
@@ -546,19 +561,13 @@ def make_pair_folder(pair: Pair, runs, Fs, inner: int, outer: int, dose: float, 
     """One eval folder of a junction or carbon-patch group (pair_scene, then Poisson noise as
     make_folder); returns its source record."""
     run1, run2 = runs
-    rng = np.random.default_rng([seed, zlib.crc32(f"{folder.parent.name}/{folder.name}".encode())])
+    rng = folder_rng(folder, seed)
     sc = pair_scene(pair, runs, Fs, rng, size, check)
     g, clean, cols, off, extra = sc["g"], sc["clean"], sc["cols"], sc["off"], sc["extra"]
     poly, carbon, params = sc["poly"], sc["carbon"], sc["params"]
     image_counts = to_counts(clean, dose, g.px, rng)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_tif(folder / "image.tif", image_counts, g.px)
-    write_tif(folder / "polymorph.tif", poly, g.px)
-    write_tif(folder / "carbon.tif", carbon, g.px)
-    truth = dict(pixel_size_angstrom=g.px, width=size, height=size, polymorph_classes=CLASSES,
-                 columns=cols, vacancies=[], distractors=[], params=sim_params(run1, g, dose, **params))
-    (folder / "truth.json").write_text(json.dumps(truth, indent=1))
-    source = dict(folder=f"{folder.parent.name}/{folder.name}", kind=pair.kind, run_id=run1.job.run_id,
+    write_scene(folder, g, size, image_counts, poly, carbon, cols, [], sim_params(run1, g, dose, **params))
+    source = dict(folder=folder_key(folder), kind=pair.kind, run_id=run1.job.run_id,
                   second_run_id=run2.job.run_id, polymorph=run1.polymorph, material=run1.material, kv=run1.job.kv,
                   inner_mrad=inner, outer_mrad=outer, dose=dose, pixel_size_angstrom=g.px, rotation_deg=g.rotation_deg,
                   origin_x_angstrom=g.origin[0], origin_y_angstrom=g.origin[1], seed=seed, n_columns=len(cols),
