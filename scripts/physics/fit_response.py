@@ -20,6 +20,9 @@ voltage and detector range:
     of the next layer; `_|M|X2` the same one layer deeper in a trilayer (the two read 5 %
     apart in 3R-3L: where the probe meets a column matters, not only what it holds).
 
+`convergence`: factors on the metal and chalcogen sigma at the library's 20, 30 and 35 mrad
+runs relative to 23 mrad (see `fit_convergence`).
+
 Fit nodes are the detector ranges in FIT_RANGES; the other library ranges are left out so that
 `native/tests/physics.rs` can check the simulator on conditions the fit never saw. Voltages
 with fewer cells borrow the 80 kV gains (see `gain_source`).
@@ -67,13 +70,13 @@ def _disk_table(img: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def probe_table(kv: float) -> np.ndarray:
+def probe_table(kv: float, conv: float = CONVERGENCE_MRAD) -> np.ndarray:
     """Aberration-free probe of a point source (the library's optics) as the simulator makes
     it: the aperture sampled on the Fourier grid of a 32 A periodic window."""
     lam = L.wavelength(kv * 1e3)
     k = np.fft.fftfreq(_N, d=_H)
     kx, ky = np.meshgrid(k, k)
-    aperture = (lam * np.hypot(kx, ky) <= CONVERGENCE_MRAD * 1e-3).astype(complex)
+    aperture = (lam * np.hypot(kx, ky) <= conv * 1e-3).astype(complex)
     p = np.abs(np.fft.fftshift(np.fft.ifft2(aperture))) ** 2
     return _disk_table(p / (p.sum() * _H * _H))
 
@@ -137,13 +140,13 @@ def read_runs() -> dict[str, list[dict]]:
     return runs
 
 
-def perfect_cells(runs, kv: int, material: str):
-    """(polymorph, rows) of the perfect, carbon-free crystals at kv, 23 mrad, in focus."""
+def perfect_cells(runs, kv: int, material: str, conv: float = CONVERGENCE_MRAD):
+    """(polymorph, rows) of the perfect, carbon-free crystals at kv, `conv` mrad, in focus."""
     out = []
     for rid, rows in runs.items():
         r = rows[0]
         extra = rid.split("_")[2]
-        if (int(r["kv"]) == kv and r["material"] == material and float(r["conv_mrad"]) == CONVERGENCE_MRAD
+        if (int(r["kv"]) == kv and r["material"] == material and float(r["conv_mrad"]) == conv
                 and float(r["defocus_A"]) == 0 and float(r["c3_A"]) == 0 and extra.endswith("kV")):
             out.append((r["polymorph"], rows))
     return out
@@ -156,8 +159,8 @@ def disks(rows, rng) -> dict[str, float]:
 
 
 class Kernel:
-    def __init__(self, kv: float, halo_fraction: float):
-        self.p = probe_table(kv)
+    def __init__(self, kv: float, halo_fraction: float, conv: float = CONVERGENCE_MRAD):
+        self.p = probe_table(kv, conv)
         self.h = halo_table()
         self.f = halo_fraction
 
@@ -237,6 +240,38 @@ def fit_condition(runs, kv: int, rng, gains_80: dict | None):
             "gain": {k: round(v, 4) for k, v in sorted(gain.items())}, "gain_source": source}
 
 
+def fit_convergence(runs, conditions) -> list[dict]:
+    """Metal and chalcogen factors on `sigma` at the library's other convergence angles.
+
+    The library holds 2H-1L MoS2 at 80 kV with 20, 30 and 35 mrad besides 23: its Mo and S2
+    weights are solved with the probe of each angle and the halo of the 23 mrad fit, and
+    divided by those at 23 mrad. In multislice the S2 column gains on Mo as the probe narrows
+    (at 40-200 mrad and 35 mrad: S2 x1.35, Mo x1.19; at 100-250 mrad x1.03 and x1.05), most at low inner angles;
+    a per-atom sum with the narrower probe alone misses that. Measured at 80 kV only, the
+    factors are used at every voltage, and S/Se alike (as W/Mo).
+    """
+    a = L.MATERIALS["MoS2"]["a"]
+    halo = {c["inner_mrad"]: c["halo_fraction"] for c in conditions if c["kv"] == 80}
+    angles = sorted({float(rows[0]["conv_mrad"]) for rows in runs.values()
+                     if int(rows[0]["kv"]) == 80 and rows[0]["polymorph"] == "2H-1L"
+                     and rows[0]["material"] == "MoS2"})
+    out = []
+    for rng in FIT_RANGES:
+        ref = None
+        for conv in [CONVERGENCE_MRAD] + [c for c in angles if c != CONVERGENCE_MRAD]:
+            cells = [rows for p, rows in perfect_cells(runs, 80, "MoS2", conv) if p == "2H-1L"]
+            if not cells:
+                continue
+            w, _ = solve_cell(Kernel(80, halo[rng[0]], conv), a, "2H-1L", disks(cells[0], rng))
+            if ref is None:
+                ref = w
+            out.append({"mrad": conv, "inner_mrad": rng[0], "metal": round(w["A"] / ref["A"], 4),
+                        "chalcogen": round(w["B"] / ref["B"], 4)})
+            print(f"convergence {conv:4.1f} mrad, {rng[0]:3d}-{rng[1]:3d}: metal x{w['A'] / ref['A']:.3f} "
+                  f"chalcogen x{w['B'] / ref['B']:.3f}")
+    return sorted(out, key=lambda n: (n["inner_mrad"], n["mrad"]))
+
+
 def main():
     runs = read_runs()
     voltages = sorted({int(rows[0]["kv"]) for rows in runs.values()})
@@ -274,6 +309,7 @@ def main():
         "disk_radius_angstrom": DISK_RADIUS,
         "halo_sigma_angstrom": HALO_SIGMA,
         "conditions": sorted(conditions, key=lambda c: (c["kv"], c["inner_mrad"])),
+        "convergence": fit_convergence(runs, conditions),
     }
     OUT.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {OUT}")

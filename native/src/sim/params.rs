@@ -8,11 +8,11 @@
 //!   (each below ~π/4 of phase at the aperture edge, i.e. a tuned corrector);
 //!   source FWHM 0.3–0.7 Å; chromatic focal spread σ 10–40 Å.
 //! - contrast: the column response fitted to frozen-phonon multislice ([`super::response`])
-//!   at the drawn voltage and annular detector: inner angle 35–100 mrad (low-angle ADF to
+//!   at the drawn voltage, convergence and annular detector: inner angle 35–100 mrad (low-angle ADF to
 //!   true HAADF; the response is clamped below its 40 mrad node), outer 150–250 mrad; the
 //!   specimen lies either face up (beam order reversed, which matters for 3R stacks); a
 //!   ±10 % (log-uniform) factor per metal and chalcogen for what the library does not vary
-//!   (tilt, thermal displacements, convergence); detector efficiency 0.3–1.0.
+//!   (tilt, thermal displacements); detector efficiency 0.3–1.0.
 //! - dose: as requested (e⁻/Å²); carbon: patches 42–60 Å × level thick, patch cover
 //!   30–85 %, correlation 10–40 Å, thin uniform film 0–4 Å × level. (20 Å patches were
 //!   invisible after normalization — a network cannot learn to map them — while real
@@ -373,6 +373,10 @@ impl SimParams {
 
     /// The column response at these optics and this detector.
     pub fn response(&self) -> Response {
-        Response::at(self.probe.energy_kv, self.adf_inner_mrad)
+        Response::at(
+            self.probe.energy_kv,
+            self.probe.convergence_mrad,
+            self.adf_inner_mrad,
+        )
     }
 }

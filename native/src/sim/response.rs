@@ -20,8 +20,18 @@
 //! Inner angles between the fitted nodes are interpolated (log-linear in `sigma`, linear in
 //! `gain` and `halo_fraction`), outside them clamped; the outer angle is not a variable (the
 //! library's 160–250 mrad outer angles change column ratios by ≤ 5 %, see the physics tests);
-//! the voltage is the table's nearest. The single-atom `sigma` of carbon is not in the library:
-//! it follows S as (6/16)^n with the exponent n that Mo and S give at the same condition.
+//! the voltage is the table's nearest (60, 80, 100 and 200 kV).
+//!
+//! `convergence` scales the metal and chalcogen `sigma` with the probe's convergence
+//! semi-angle, relative to the 23 mrad of the cells above (factors of 1 there): solved from
+//! 2H-1L MoS₂ at 80 kV with 20, 30 and 35 mrad probes. The S₂ column gains on Mo as the probe
+//! narrows, most at low inner angles (40–200 mrad, 35 mrad: S ×1.353, Mo ×1.189; 100–250 mrad:
+//! ×1.034, ×1.046); without it the simulated S₂/Mo at 40–160 mrad was 7.4 % (30 mrad) and
+//! 11.9 % (35 mrad) below multislice, with it 1.5 %. Linear in convergence, clamped to
+//! 20–35 mrad, used at every voltage and for Se as for S (the library varies it on MoS₂ at
+//! 80 kV only). The single-atom `sigma` of carbon is not in the library:
+//! it follows S as (6/16)^n with the exponent n that Mo and S give at the same condition, and
+//! S's convergence factor.
 
 use crate::crystal::{Chemistry, Element, INTERLAYER_ANGSTROM};
 use serde::Deserialize;
@@ -32,6 +42,17 @@ use std::sync::OnceLock;
 struct Table {
     halo_sigma_angstrom: f64,
     conditions: Vec<Node>,
+    convergence: Vec<ConvergenceNode>,
+}
+
+/// Factors on the metal and chalcogen `sigma` at one convergence angle and inner angle,
+/// relative to the fit's 23 mrad (1 there).
+#[derive(Debug, Deserialize)]
+struct ConvergenceNode {
+    mrad: f64,
+    inner_mrad: f64,
+    metal: f64,
+    chalcogen: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,8 +85,9 @@ pub struct Response {
 }
 
 impl Response {
-    /// Response at `kv` (the table's nearest voltage) and a detector inner angle (mrad).
-    pub fn at(kv: f64, inner_mrad: f64) -> Response {
+    /// Response at `kv` (the table's nearest voltage), probe convergence semi-angle and
+    /// detector inner angle (mrad).
+    pub fn at(kv: f64, convergence_mrad: f64, inner_mrad: f64) -> Response {
         let t = table();
         let nearest_kv = t
             .conditions
@@ -95,6 +117,16 @@ impl Response {
         // Carbon: S scaled by the Z exponent that Mo and S show at this condition.
         let n = (sigma["Mo"] / sigma["S"]).ln() / (42f64 / 16.0).ln();
         sigma.insert("C", sigma["S"] * (6f64 / 16.0).powf(n));
+        let (metal, chalcogen) = convergence_factors(&t.convergence, convergence_mrad, inner);
+        for (el, factor) in [
+            ("W", metal),
+            ("Mo", metal),
+            ("Se", chalcogen),
+            ("S", chalcogen),
+            ("C", chalcogen),
+        ] {
+            *sigma.get_mut(el).expect("every element is set above") *= factor;
+        }
         let gain = a
             .gain
             .iter()
@@ -141,6 +173,50 @@ impl Response {
             .copied()
             .unwrap_or(1.0)
     }
+}
+
+/// (metal, chalcogen) factors at `conv` and `inner` (mrad): linear between the table's
+/// convergence angles and between its inner angles, clamped to their ranges.
+fn convergence_factors(nodes: &[ConvergenceNode], conv: f64, inner: f64) -> (f64, f64) {
+    let mut inners: Vec<f64> = nodes.iter().map(|n| n.inner_mrad).collect();
+    inners.sort_by(f64::total_cmp);
+    inners.dedup();
+    let (Some(&lo), Some(&hi)) = (inners.first(), inners.last()) else {
+        return (1.0, 1.0);
+    };
+    let inner = inner.clamp(lo, hi);
+    let j = inners.windows(2).position(|w| inner <= w[1]).unwrap_or(0);
+    let (ia, ib) = (inners[j], inners[(j + 1).min(inners.len() - 1)]);
+    let f = if ib > ia {
+        (inner - ia) / (ib - ia)
+    } else {
+        0.0
+    };
+    let (ma, ca) = along_convergence(nodes, ia, conv);
+    let (mb, cb) = along_convergence(nodes, ib, conv);
+    (ma * (1.0 - f) + mb * f, ca * (1.0 - f) + cb * f)
+}
+
+/// (metal, chalcogen) at inner angle `inner` (a table node), linear in `conv` between the
+/// table's angles and clamped at its ends.
+fn along_convergence(nodes: &[ConvergenceNode], inner: f64, conv: f64) -> (f64, f64) {
+    let mut row: Vec<&ConvergenceNode> = nodes.iter().filter(|n| n.inner_mrad == inner).collect();
+    row.sort_by(|a, b| a.mrad.total_cmp(&b.mrad));
+    let (Some(first), Some(last)) = (row.first(), row.last()) else {
+        return (1.0, 1.0);
+    };
+    let conv = conv.clamp(first.mrad, last.mrad);
+    let k = row.windows(2).position(|w| conv <= w[1].mrad).unwrap_or(0);
+    let (a, b) = (row[k], row[(k + 1).min(row.len() - 1)]);
+    let f = if b.mrad > a.mrad {
+        (conv - a.mrad) / (b.mrad - a.mrad)
+    } else {
+        0.0
+    };
+    (
+        a.metal * (1.0 - f) + b.metal * f,
+        a.chalcogen * (1.0 - f) + b.chalcogen * f,
+    )
 }
 
 fn symbol(chemistry: Chemistry, element: Element) -> &'static str {
@@ -211,7 +287,7 @@ mod tests {
 
     #[test]
     fn every_simulated_column_has_a_fitted_gain() {
-        let r = Response::at(80.0, 66.0);
+        let r = Response::at(80.0, 23.0, 66.0);
         for p in Polymorph::ALL {
             for s in Site::ALL {
                 let atoms = p.column(s);
@@ -228,14 +304,40 @@ mod tests {
 
     #[test]
     fn interpolation_stays_between_nodes_and_clamps_outside() {
-        let lo = Response::at(80.0, 40.0);
-        let mid = Response::at(80.0, 45.0);
-        let hi = Response::at(80.0, 50.0);
+        let lo = Response::at(80.0, 23.0, 40.0);
+        let mid = Response::at(80.0, 23.0, 45.0);
+        let hi = Response::at(80.0, 23.0, 50.0);
         let mo = |r: &Response| r.sigma(Chemistry::MoS2, Element::Mo);
         assert!(mo(&lo) > mo(&mid) && mo(&mid) > mo(&hi));
-        assert_eq!(Response::at(80.0, 20.0), lo);
-        assert_eq!(Response::at(85.0, 40.0), lo);
-        let w = Response::at(80.0, 66.0).sigma(Chemistry::WS2, Element::Mo);
-        assert!(w > mo(&Response::at(80.0, 66.0)));
+        assert_eq!(Response::at(80.0, 23.0, 20.0), lo);
+        assert_eq!(Response::at(85.0, 23.0, 40.0), lo);
+        let w = Response::at(80.0, 23.0, 66.0).sigma(Chemistry::WS2, Element::Mo);
+        assert!(w > mo(&Response::at(80.0, 23.0, 66.0)));
+    }
+
+    #[test]
+    fn a_wider_probe_brightens_the_chalcogen_most_at_low_inner_angles() {
+        let at = |conv: f64, inner: f64| Response::at(80.0, conv, inner);
+        let s_over_mo = |r: &Response| {
+            r.sigma(Chemistry::MoS2, Element::S) / r.sigma(Chemistry::MoS2, Element::Mo)
+        };
+        // The fit's own angle is the reference: factors of exactly 1.
+        let plain = at(23.0, 40.0);
+        assert_eq!(
+            s_over_mo(&plain),
+            plain.sigma["S"] / plain.sigma["Mo"],
+            "23 mrad is the reference"
+        );
+        // 35 mrad at 40 mrad inner: S x1.353, Mo x1.189 in fit_response.py's table.
+        let gain_low = s_over_mo(&at(35.0, 40.0)) / s_over_mo(&at(23.0, 40.0));
+        assert!((gain_low - 1.353 / 1.189).abs() < 0.01, "{gain_low}");
+        let gain_high = s_over_mo(&at(35.0, 100.0)) / s_over_mo(&at(23.0, 100.0));
+        assert!(gain_high < gain_low && gain_high < 1.0, "{gain_high}");
+        // Between angles it is linear, beyond the library's 20-35 mrad clamped.
+        let mid = s_over_mo(&at(32.5, 40.0)) / s_over_mo(&at(23.0, 40.0));
+        let g30 = s_over_mo(&at(30.0, 40.0)) / s_over_mo(&at(23.0, 40.0));
+        assert!(mid > g30 && mid < gain_low);
+        assert_eq!(at(40.0, 40.0), at(35.0, 40.0));
+        assert_eq!(at(15.0, 40.0), at(20.0, 40.0));
     }
 }
