@@ -135,10 +135,11 @@ pub struct CarbonSummary {
     /// Fraction of the non-vacuum area the carbon map alone puts above its threshold.
     #[serde(default)]
     pub map_fraction: f64,
-    /// Part of that area kept because its hollow sites showed no extra signal.
+    /// Part of that area kept because its empty sites (hollows; troughs in 3R and 1T)
+    /// showed no extra signal.
     #[serde(default)]
     pub cleared_by_hollows_fraction: f64,
-    /// Part of the contaminated area where the lattice showed no hollows to check.
+    /// Part of the contaminated area where the lattice showed no empty sites to check.
     #[serde(default)]
     pub unchecked_fraction: f64,
     /// Empty hollow sites found among the columns, and their median excess signal
@@ -150,6 +151,12 @@ pub struct CarbonSummary {
     /// Local hollow excess below which a flagged area is kept.
     #[serde(default)]
     pub hollow_clean_excess: f64,
+    /// Troughs (centres of three columns) of filled lattices (3R, 1T), whose local excess
+    /// decides where no hollow stands, and the level below which they read clean.
+    #[serde(default)]
+    pub trough_sites: usize,
+    #[serde(default)]
+    pub trough_clean_excess: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 """Rebuild a train.py checkpoint from an exported model.onnx + model.json.
 
-    python scripts/train/onnx_to_ckpt.py --model models/stemsight-resunet --out /work/scratch/shipped.pt
+    python scripts/train/onnx_to_ckpt.py --model models/stemsight-resunet --out shipped.pt
 
 The PyTorch checkpoints of the shipped network are not in the repository; only
 the ONNX graph (batch norm folded into the convolutions by export_onnx.py) and
@@ -419,7 +419,7 @@ def main(argv=None):
     p.add_argument("--onnx", default=None, help="ONNX file (default MODEL/model.onnx)")
     p.add_argument("--card", default=None, help="model card (default MODEL/model.json)")
     p.add_argument("--fixture", default=None, help="fixture dir (default MODEL/fixture if present)")
-    p.add_argument("--out", default="/work/scratch/shipped.pt", help="checkpoint to write")
+    p.add_argument("--out", default="shipped.pt", help="checkpoint to write")
     p.add_argument("--tolerance", type=float, default=TOLERANCE)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)

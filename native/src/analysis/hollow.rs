@@ -110,6 +110,40 @@ impl ThirdSites {
     }
 }
 
+/// The troughs of a filled lattice at least one spacing inside a `w × h` image: the
+/// centres of triangles of three columns, each one column spacing from the other two.
+/// 3R and 1T fill all three sublattices, so they have no hollows but a trough in every
+/// such triangle (0.58 spacings, 1.05 Å, from its columns); the honeycomb of 2H stacks has
+/// none (a column's neighbours stand √3 spacings from each other), nor does a lone
+/// chain. `spacing` is the column spacing in pixels.
+pub fn troughs(positions: &[(f64, f64)], spacing: f64, w: usize, h: usize) -> Vec<(f64, f64)> {
+    let columns = NeighborGrid::from_points(positions.iter().copied(), LINK.1 * spacing);
+    let (lo2, hi2) = ((LINK.0 * spacing).powi(2), (LINK.1 * spacing).powi(2));
+    let linked = |d2: f64| (lo2..=hi2).contains(&d2);
+    let inside = inside(w, h, spacing);
+    let mut out = Vec::new();
+    for (i, &(px, py)) in positions.iter().enumerate() {
+        // Each triangle once: from its lowest-indexed column.
+        let near: Vec<usize> = columns
+            .within(px, py)
+            .filter(|&(j, d2)| j > i && linked(d2))
+            .map(|(j, _)| j)
+            .collect();
+        for (a, &j) in near.iter().enumerate() {
+            for &k in &near[a + 1..] {
+                let (q, r) = (positions[j], positions[k]);
+                if linked((q.0 - r.0).powi(2) + (q.1 - r.1).powi(2)) {
+                    let c = ((px + q.0 + r.0) / 3.0, (py + q.1 + r.1) / 3.0);
+                    if inside(c) {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 fn inside(w: usize, h: usize, margin: f64) -> impl Fn((f64, f64)) -> bool {
     move |(x, y)| {
         x >= margin && y >= margin && x <= w as f64 - 1.0 - margin && y <= h as f64 - 1.0 - margin
@@ -374,6 +408,35 @@ mod tests {
         let (held, all) = ThirdSites::find(&three, s, w, h).occupancy();
         assert_eq!(held, all);
         assert!(ThirdSites::find(&three, s, w, h).hollows().is_empty());
+    }
+
+    #[test]
+    fn troughs_are_in_filled_lattices_only() {
+        let (w, h, s) = (200, 200, 18.5);
+        assert!(troughs(&honeycomb(w, h, s, false), s, w, h).is_empty());
+        let three = honeycomb(w, h, s, true);
+        let t = troughs(&three, s, w, h);
+        // A triangular lattice has two triangles per point; the margin keeps the inner ones.
+        let inner = three
+            .iter()
+            .filter(|&&(x, y)| {
+                x > 2.0 * s && y > 2.0 * s && x < w as f64 - 2.0 * s && y < h as f64 - 2.0 * s
+            })
+            .count();
+        assert!(
+            t.len() >= 2 * inner,
+            "{} troughs for {inner} inner columns",
+            t.len()
+        );
+        for &(x, y) in &t {
+            let d: Vec<f64> = three
+                .iter()
+                .map(|&(px, py)| ((px - x).powi(2) + (py - y).powi(2)).sqrt() / s)
+                .filter(|&d| d < 1.0)
+                .collect();
+            assert_eq!(d.len(), 3, "trough at ({x:.1}, {y:.1})");
+            assert!(d.iter().all(|&d| (d - 1.0 / 3f64.sqrt()).abs() < 1e-6));
+        }
     }
 
     /// Columns as Gaussian bumps on a background, then a uniform layer or a blur or an

@@ -107,8 +107,9 @@ pub(super) struct Contamination {
     /// Third (hollow) sites holding a column, and all third sites checked.
     pub(super) held_third_sites: usize,
     pub(super) third_sites: usize,
-    /// Hollow sites measured.
+    /// Hollow sites measured, and troughs of filled lattices.
     pub(super) hollow_sites: usize,
+    pub(super) trough_sites: usize,
     /// The hollows' local excess signal and how many hollows it averages, per model pixel.
     pub(super) local_excess: Vec<f32>,
     pub(super) local_count: Vec<f32>,
@@ -124,7 +125,8 @@ impl Contamination {
     }
 }
 
-/// Contamination: the map's call, checked against the hollows' signal.
+/// Contamination: the map's call, checked against the signal of the empty sites (hollows,
+/// or troughs where the lattice is filled).
 pub(super) fn contamination(
     f: &Frame,
     positions: &[(f64, f64)],
@@ -159,21 +161,51 @@ pub(super) fn contamination(
         f.gw,
         carbon::HOLLOW_MIN_COUNT,
     );
-    let no_hollows = vec![0f32; local_count.len()];
+    let troughs = hollow::troughs(positions, spacing, w, h);
+    let trough_levels = hollow::levels(
+        f.pixels,
+        w,
+        h,
+        positions,
+        &troughs,
+        spacing,
+        hollow::SIGNAL_RADIUS_A / pixel_size,
+    );
+    let (mut trough_excess, trough_count) = hollow::local_mean(
+        &troughs,
+        &trough_levels,
+        f.gw,
+        f.gh,
+        carbon::HOLLOW_SMOOTHING_A / f.model_px(),
+        |x, y| f.grid.to_canonical(x, y),
+    );
+    hollow::relative_to_cleanest(
+        &mut trough_excess,
+        &trough_count,
+        f.gw,
+        carbon::HOLLOW_MIN_COUNT,
+    );
+    let unchecked = vec![0f32; local_count.len()];
+    let evidence = |excess, count, clean_excess| carbon::Evidence {
+        excess,
+        count: if options.hollow_check {
+            count
+        } else {
+            &unchecked
+        },
+        clean_excess,
+    };
     let calls = carbon::calls(
         &carbon::mask(&carbon_maps.smoothed, options.carbon_threshold),
-        &local_excess,
-        if options.hollow_check {
-            &local_count
-        } else {
-            &no_hollows
-        },
+        evidence(&local_excess, &local_count, carbon::HOLLOW_CLEAN_EXCESS),
+        evidence(&trough_excess, &trough_count, carbon::TROUGH_CLEAN_EXCESS),
     );
     let dirty: Vec<bool> = calls.iter().map(|c| c.excluded()).collect();
     Contamination {
         held_third_sites,
         third_sites,
         hollow_sites: hollows.len(),
+        trough_sites: troughs.len(),
         local_excess,
         local_count,
         calls,

@@ -9,6 +9,10 @@
 //!   area (√3/2)·a² (two for the honeycomb of 2H stacks, three where the hollow sites are
 //!   filled: 3R, 1T). Far fewer or far more found columns than the material area holds
 //!   means the columns were not what was found.
+//! - Columns that form no lattice: a crystal's columns stand one column spacing (a/√3)
+//!   from their neighbours; when few of the found columns do at the pixel size given, the
+//!   pixel size is wrong (or the image holds no TMD) even where the polymorph map reads
+//!   vacuum and the density check has no material to count against.
 //! - Most of the material flagged as carbon: the clean statistics then rest on a sliver.
 //! - A summary that contradicts itself (more vacancies than sites).
 //! - A pixel size coarser than any the model was trained at (the training images are
@@ -29,6 +33,11 @@ pub const DENSITY_BAND: (f64, f64) = (0.6, 1.5);
 /// Share of the material flagged as carbon above which the clean statistics are called
 /// out as resting on little.
 pub const MOSTLY_EXCLUDED: f64 = 0.9;
+/// Fewest found columns before their lattice is judged, and the share of them that must
+/// be linked to a neighbour one column spacing away (a clean lattice has three links per
+/// column, the border and vacancies take a few).
+pub const MIN_COLUMNS_FOR_LATTICE: usize = 50;
+pub const MIN_LINKS_PER_COLUMN: f64 = 0.25;
 
 /// Distinct grey levels among the pixels, counted up to `MIN_GREY_LEVELS` (enough to tell
 /// "almost none" from "some").
@@ -75,6 +84,8 @@ pub fn warnings(report: &Report, grey_levels: usize, chemistry: Option<Chemistry
         );
     }
     if let Some(w) = density_warning(report, chemistry) {
+        out.push(w);
+    } else if let Some(w) = lattice_warning(report) {
         out.push(w);
     }
     if let Some(w) = hollow_warning(report) {
@@ -156,6 +167,21 @@ fn hollow_warning(report: &Report) -> Option<String> {
     } else {
         None
     }
+}
+
+/// Found columns of which too few stand one column spacing from another.
+fn lattice_warning(report: &Report) -> Option<String> {
+    let found = report.atoms.len();
+    let links = report.lattice.links;
+    (found >= MIN_COLUMNS_FOR_LATTICE && (links as f64) < MIN_LINKS_PER_COLUMN * found as f64).then(
+        || {
+            format!(
+                "{found} columns found where no lattice links them ({links} pairs one column \
+                 spacing apart at {:.4} Å/px): check the pixel size (and that this is a TMD)",
+                report.image.pixel_size_angstrom
+            )
+        },
+    )
 }
 
 /// Found columns against what the material area of the mapped polymorphs holds.

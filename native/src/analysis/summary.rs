@@ -228,6 +228,8 @@ pub(super) fn build_report(
                 (!finite.is_empty()).then(|| intensity::median(&mut finite))
             },
             hollow_clean_excess: carbon::HOLLOW_CLEAN_EXCESS,
+            trough_sites: dirt.trough_sites,
+            trough_clean_excess: carbon::TROUGH_CLEAN_EXCESS,
         },
         summary: found.summary,
         intensity_histogram: found.histogram,
