@@ -125,6 +125,35 @@ impl Contamination {
     }
 }
 
+/// The local mean excess of empty `sites` (hollows or troughs) per model pixel, relative to
+/// the image's cleanest, and how many sites stand behind each pixel.
+fn site_excess(
+    f: &Frame,
+    positions: &[(f64, f64)],
+    sites: &[(f64, f64)],
+    spacing: f64,
+) -> (Vec<f32>, Vec<f32>) {
+    let levels = hollow::levels(
+        f.pixels,
+        f.w,
+        f.h,
+        positions,
+        sites,
+        spacing,
+        hollow::SIGNAL_RADIUS_A / f.pixel_size,
+    );
+    let (mut excess, count) = hollow::local_mean(
+        sites,
+        &levels,
+        f.gw,
+        f.gh,
+        carbon::HOLLOW_SMOOTHING_A / f.model_px(),
+        |x, y| f.grid.to_canonical(x, y),
+    );
+    hollow::relative_to_cleanest(&mut excess, &count, f.gw, carbon::HOLLOW_MIN_COUNT);
+    (excess, count)
+}
+
 /// Contamination: the map's call, checked against the signal of the empty sites (hollows,
 /// or troughs where the lattice is filled).
 pub(super) fn contamination(
@@ -138,53 +167,9 @@ pub(super) fn contamination(
     let sites = hollow::ThirdSites::find(positions, spacing, w, h);
     let (held_third_sites, third_sites) = sites.occupancy();
     let hollows = sites.hollows();
-    let hollow_levels = hollow::levels(
-        f.pixels,
-        w,
-        h,
-        positions,
-        &hollows,
-        spacing,
-        hollow::SIGNAL_RADIUS_A / pixel_size,
-    );
-    let (mut local_excess, local_count) = hollow::local_mean(
-        &hollows,
-        &hollow_levels,
-        f.gw,
-        f.gh,
-        carbon::HOLLOW_SMOOTHING_A / f.model_px(),
-        |x, y| f.grid.to_canonical(x, y),
-    );
-    hollow::relative_to_cleanest(
-        &mut local_excess,
-        &local_count,
-        f.gw,
-        carbon::HOLLOW_MIN_COUNT,
-    );
+    let (local_excess, local_count) = site_excess(f, positions, &hollows, spacing);
     let troughs = hollow::troughs(positions, spacing, w, h);
-    let trough_levels = hollow::levels(
-        f.pixels,
-        w,
-        h,
-        positions,
-        &troughs,
-        spacing,
-        hollow::SIGNAL_RADIUS_A / pixel_size,
-    );
-    let (mut trough_excess, trough_count) = hollow::local_mean(
-        &troughs,
-        &trough_levels,
-        f.gw,
-        f.gh,
-        carbon::HOLLOW_SMOOTHING_A / f.model_px(),
-        |x, y| f.grid.to_canonical(x, y),
-    );
-    hollow::relative_to_cleanest(
-        &mut trough_excess,
-        &trough_count,
-        f.gw,
-        carbon::HOLLOW_MIN_COUNT,
-    );
+    let (trough_excess, trough_count) = site_excess(f, positions, &troughs, spacing);
     let unchecked = vec![0f32; local_count.len()];
     let evidence = |excess, count, clean_excess| carbon::Evidence {
         excess,
