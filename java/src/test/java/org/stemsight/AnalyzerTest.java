@@ -107,6 +107,72 @@ public class AnalyzerTest {
                 j.summary.nMo, j.summary.nS2Sites, j.summary.nVs1, j.summary.nVs2);
     }
 
+    /**
+     * The same JNI result against the simulator's truth beside the image (truth.json of
+     * `stemsight simulate`): what the CLI comparison above cannot catch, as both sides
+     * could be wrong alike. Seed 7 holds 154 columns and two VS1 in clean 2H-1L.
+     */
+    @Test
+    public void findsWhatTheSimulatedImageHolds() throws Exception {
+        File truthFile = new File(new File(required("stemsight.test.image")).getParentFile(), "truth.json");
+        assertTrue("no truth.json beside the test image", truthFile.isFile());
+        @SuppressWarnings("unchecked")
+        java.util.Map<String, Object> truth = (java.util.Map<String, Object>)
+                Json.parse(new String(Files.readAllBytes(truthFile.toPath()), StandardCharsets.UTF_8));
+        double px = ((Number) truth.get("pixel_size_angstrom")).doubleValue();
+        Report j = analyze(null, null).report;
+        List<double[]> columns = points(truth.get("columns"));
+        List<double[]> found = new ArrayList<>();
+        for (Atom a : j.atoms) {
+            found.add(new double[] {a.x, a.y});
+        }
+        // Every true column found within 0.5 Å; every found column at least 1 Å inside the
+        // frame is a true one (the truth lists no column the border cuts).
+        for (double[] c : columns) {
+            assertTrue("true column at " + c[0] + "," + c[1] + " not found", nearest(c, found) * px < 0.5);
+        }
+        double margin = 1.0 / px;
+        for (double[] f : found) {
+            if (f[0] > margin && f[1] > margin && f[0] < width - 1 - margin && f[1] < height - 1 - margin) {
+                assertTrue("found column at " + f[0] + "," + f[1] + " is not a true one", nearest(f, columns) * px < 0.5);
+            }
+        }
+        // Every true vacancy reported, with its type, within 1 Å; no other vacancy.
+        List<?> vacancies = (List<?>) truth.get("vacancies");
+        assertEquals(vacancies.size(), j.vacancies.size());
+        for (Object o : vacancies) {
+            java.util.Map<?, ?> v = (java.util.Map<?, ?>) o;
+            double[] at = {((Number) v.get("x")).doubleValue(), ((Number) v.get("y")).doubleValue()};
+            boolean hit = false;
+            for (Vacancy r : j.vacancies) {
+                hit |= r.type.equals(v.get("type")) && Math.hypot(r.x - at[0], r.y - at[1]) * px < 1.0;
+            }
+            assertTrue("true " + v.get("type") + " at " + at[0] + "," + at[1] + " not reported", hit);
+        }
+        // Clean 2H-1L: the map reads it so and the contamination call keeps it.
+        assertTrue("2H-1L " + j.polymorphFractions.get("2H-1L"), j.polymorphFractions.get("2H-1L") >= 0.9);
+        assertTrue("flagged " + j.contaminatedFraction, j.contaminatedFraction <= 0.05);
+        System.out.printf("JNI vs truth: %d true columns all found, %d found, %d/%d vacancies, %.1f %% flagged%n",
+                columns.size(), found.size(), j.vacancies.size(), vacancies.size(), 100 * j.contaminatedFraction);
+    }
+
+    private static List<double[]> points(Object list) {
+        List<double[]> out = new ArrayList<>();
+        for (Object o : (List<?>) list) {
+            java.util.Map<?, ?> m = (java.util.Map<?, ?>) o;
+            out.add(new double[] {((Number) m.get("x")).doubleValue(), ((Number) m.get("y")).doubleValue()});
+        }
+        return out;
+    }
+
+    private static double nearest(double[] p, List<double[]> among) {
+        double best = Double.POSITIVE_INFINITY;
+        for (double[] q : among) {
+            best = Math.min(best, Math.hypot(p[0] - q[0], p[1] - q[1]));
+        }
+        return best;
+    }
+
     @Test
     public void mapsHaveOneValuePerPixelAndInputIsUntouched() {
         float[] before = pixels.clone();
