@@ -781,6 +781,39 @@ fn class_map(path: &Path) -> Vec<u8> {
 }
 
 #[test]
+fn the_summary_line_names_sites_in_the_chemistry() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = small_image(dir.path(), "sim", 7);
+    let line = |chemistry: &str| {
+        let out = dir.path().join(chemistry);
+        let o = stemsight(&[
+            "analyze",
+            image.to_str().unwrap(),
+            "--chemistry",
+            chemistry,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let mos2 = line("MoS2");
+    assert!(
+        mos2.contains(" Mo, ") && mos2.contains(" S2 sites") && mos2.contains("VS1 "),
+        "{mos2}"
+    );
+    let wse2 = line("WSe2");
+    assert!(
+        wse2.contains(" W, ") && wse2.contains(" Se2 sites") && wse2.contains("VSe1 "),
+        "{wse2}"
+    );
+    assert!(
+        !wse2.contains(" Mo, ") && !wse2.contains("S2 site"),
+        "{wse2}"
+    );
+}
+
+#[test]
 fn declared_polymorphs_restrict_the_map_and_keep_it_true() {
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");

@@ -14,14 +14,16 @@ impl Report {
             .map(|(k, f)| format!("{k} {:.1}%", **f * 100.0))
             .collect::<Vec<_>>()
             .join(", ");
+        let (metal, chalcogen) = self.chemistry.name.symbols();
         let lattice = match self.lattice.a_angstrom {
             Some(a) => format!("lattice a {a:.3} Å"),
             None => "no lattice".to_string(),
         };
         format!(
-            "{} ({}x{}, {:.4} Å/px from {}; {lattice}): {} columns ({} Mo, {} S2 sites); VS1 {}, \
-             VS2 {} ({:.4} vacancies per S2 site, {:.3} per nm²); polymorphs: {}; carbon {:.1}% \
-             ({:.1} nm² analyzed, {:.1} nm² excluded); {:.0} ms",
+            "{} ({}x{}, {:.4} Å/px from {}; {lattice}): {} columns ({} {metal}, {} {chalcogen}2 \
+             sites); V{chalcogen}1 {}, V{chalcogen}2 {} ({:.4} vacancies per {chalcogen}2 site, \
+             {:.3} per nm²); polymorphs: {}; carbon {:.1}% ({:.1} nm² analyzed, {:.1} nm² \
+             excluded); {:.0} ms",
             self.image.path,
             self.image.width,
             self.image.height,
