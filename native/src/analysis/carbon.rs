@@ -120,11 +120,11 @@ pub struct Evidence<'a> {
 }
 
 impl Evidence<'_> {
-    /// Whether pixel `i` reads clean, or `None` where too few sites stand behind it.
+    /// Whether pixel `i` reads clean, or `None` where too few sites stand behind it (or
+    /// the evidence is empty: no such sites in the image).
     fn clean_at(&self, i: usize) -> Option<bool> {
-        let e = self.excess[i];
-        (self.count[i] >= HOLLOW_MIN_COUNT && e.is_finite())
-            .then_some((e as f64) < self.clean_excess)
+        let (&e, &count) = (self.excess.get(i)?, self.count.get(i)?);
+        (count >= HOLLOW_MIN_COUNT && e.is_finite()).then_some((e as f64) < self.clean_excess)
     }
 }
 
@@ -180,9 +180,16 @@ mod tests {
             count: &none,
             clean_excess: 0.1,
         };
-        assert!(calls(&dirty, blind, blind)[1..]
-            .iter()
-            .all(|&c| c == Call::Unchecked));
+        let absent = Evidence {
+            excess: &[],
+            count: &[],
+            clean_excess: 0.1,
+        };
+        for (a, b) in [(blind, blind), (blind, absent), (absent, absent)] {
+            assert!(calls(&dirty, a, b)[1..]
+                .iter()
+                .all(|&c| c == Call::Unchecked));
+        }
     }
 
     /// A map around the threshold that reads higher on columns than on empty sites, as

@@ -169,7 +169,13 @@ pub(super) fn contamination(
     let hollows = sites.hollows();
     let (local_excess, local_count) = site_excess(f, positions, &hollows, spacing);
     let troughs = hollow::troughs(positions, spacing, w, h);
-    let (trough_excess, trough_count) = site_excess(f, positions, &troughs, spacing);
+    // A 2H image has no troughs: no grids are made for them (an 8192² image's model grid
+    // holds 16 M pixels).
+    let (trough_excess, trough_count) = if troughs.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        site_excess(f, positions, &troughs, spacing)
+    };
     let unchecked = vec![0f32; local_count.len()];
     let evidence = |excess, count, clean_excess| carbon::Evidence {
         excess,
