@@ -312,7 +312,9 @@ impl Specimen<'_> {
             .iter()
             .map(|&(e, _)| self.response.sigma(chemistry, e) * self.jitter(e))
             .sum();
-        let gain = self.response.gain(atoms, layers, self.p.specimen_flipped);
+        let gain = self
+            .response
+            .gain(chemistry, atoms, layers, self.p.specimen_flipped);
         canvas.deposit(x, y, (self.electrons() * sum * gain) as f32);
     }
 
