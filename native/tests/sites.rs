@@ -25,11 +25,17 @@ fn a_declared_monolayer_counts_the_labelled_chalcogen_sites() {
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = header.iter().position(|h| h.contains("label")).unwrap();
     let (mut sites, mut vacancies) = (0usize, 0usize);
+    let mut labelled = Vec::new();
     for line in lines {
-        match line.split(',').nth(col).map(str::trim) {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        match fields.get(col).copied() {
             Some("Se_vacancy") => {
                 vacancies += 1;
                 sites += 1;
+                labelled.push((
+                    fields[0].parse::<f64>().unwrap(),
+                    fields[1].parse::<f64>().unwrap(),
+                ));
             }
             Some(_) => sites += 1,
             None => {}
@@ -62,7 +68,7 @@ fn a_declared_monolayer_counts_the_labelled_chalcogen_sites() {
          (labels {truth_density:.4})"
     );
     // Measured: 1859 sites (labels 1739; columns cut by the border count here, not there)
-    // and 0.062 vacancies per site (labels 0.053).
+    // and 0.052 vacancies per site (labels 0.053).
     assert!(
         (0.9..=1.15).contains(&(counted / chalcogen_sites)),
         "{counted} chalcogen sites against {chalcogen_sites} labelled"
@@ -70,6 +76,40 @@ fn a_declared_monolayer_counts_the_labelled_chalcogen_sites() {
     assert!(
         (0.75..=1.25).contains(&(density / truth_density)),
         "{density:.4} vacancies per site against {truth_density:.4} labelled"
+    );
+    // Positions against the labels, within half a column spacing (as scripts/eval_real.py
+    // scores them), each label taken once: measured precision 0.89, recall 0.92.
+    let px = report["image"]["pixel_size_angstrom"].as_f64().unwrap();
+    let radius = 3.282 / 3f64.sqrt() / 2.0 / px;
+    let calls: Vec<(f64, f64)> = report["vacancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["x"].as_f64().unwrap(), v["y"].as_f64().unwrap()))
+        .collect();
+    let mut taken = vec![false; labelled.len()];
+    let mut hits = 0;
+    for &(x, y) in &calls {
+        let best = labelled
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| !taken[*k])
+            .map(|(k, &(lx, ly))| (k, (lx - x).hypot(ly - y)))
+            .filter(|&(_, d)| d <= radius)
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((k, _)) = best {
+            taken[k] = true;
+            hits += 1;
+        }
+    }
+    let (precision, recall) = (
+        hits as f64 / calls.len().max(1) as f64,
+        hits as f64 / labelled.len().max(1) as f64,
+    );
+    eprintln!("labelled vacancies: precision {precision:.2}, recall {recall:.2}");
+    assert!(
+        precision >= 0.8 && recall >= 0.8,
+        "P {precision:.2} R {recall:.2}"
     );
 }
 

@@ -286,10 +286,20 @@ pub(super) struct ColumnIntensities {
     pub(super) metal_ref: Vec<f64>,
 }
 
+/// What the lattice says of the columns and of the vacancy calls.
+pub(super) struct Roles {
+    /// Whether each column is a metal one.
+    pub(super) metal: Vec<bool>,
+    /// Whether each vacancy call sits on the metal sublattice of a declared monolayer
+    /// (all false otherwise).
+    pub(super) calls_on_metal: Vec<bool>,
+}
+
 /// Whether each column is a metal one: the atom head's channel; where the caller declared
 /// a monolayer (`--polymorphs` naming 2H-1L and no stack), the 2H-1L columns are relabelled
 /// by their sublattice where the image's lattice decides it (see [`sublattice`]), and a
-/// warning says so when that changes many labels.
+/// warning says so when that changes many labels. There the calls on the metal sublattice
+/// are marked too: a chalcogen vacancy cannot sit on a metal site.
 ///
 /// Only for a declared monolayer: a 2H-2L area the polymorph map reads as 2H-1L has
 /// "metal" columns on both sublattices too, and relabelling one of them would invent
@@ -303,13 +313,16 @@ pub(super) fn column_roles(
     polymorphs: &PolymorphMap,
     vacancies: &[VacancyPoint],
     warnings: &mut Vec<String>,
-) -> Vec<bool> {
+) -> Roles {
     let head: Vec<bool> = peaks.iter().map(|p| p.channel == 0).collect();
     let declared = &f.options.polymorphs;
     let declared_monolayer =
         declared.contains(&Polymorph::H2Mono) && declared.iter().all(|p| p.layers() == 1);
     if !declared_monolayer {
-        return head;
+        return Roles {
+            metal: head,
+            calls_on_metal: vec![false; vacancies.len()],
+        };
     }
     let monolayer: Vec<bool> = positions
         .iter()
@@ -336,7 +349,10 @@ pub(super) fn column_roles(
             positions.len()
         ));
     }
-    a.metal
+    Roles {
+        metal: a.metal,
+        calls_on_metal: a.calls_on_metal,
+    }
 }
 
 /// Column intensities measured on the input image, with their local references.

@@ -226,8 +226,9 @@ impl Analyzer {
         let positions = &located.positions;
         let dirt = contamination(&f, positions, &carbon_maps);
         let points = vacancy_candidates(&f, &maps)?;
-        let metal = column_roles(&f, &peaks, positions, &polymorphs, &points, &mut warnings);
-        let columns = column_intensities(&f, metal, positions, &polymorphs, &dirt, &measure);
+        let roles = column_roles(&f, &peaks, positions, &polymorphs, &points, &mut warnings);
+        let points = drop_calls_on_metal_sites(points, &roles.calls_on_metal, &mut warnings);
+        let columns = column_intensities(&f, roles.metal, positions, &polymorphs, &dirt, &measure);
         let atoms = build_atoms(&f, &peaks, positions, &columns);
         // Every head has been read: the network's maps (13 planes on the model grid) go
         // before the maps on the input grid are made, which lowers the peak on big images.

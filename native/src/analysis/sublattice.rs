@@ -17,6 +17,10 @@
 //!    own site (from the columns around it) shows its sublattice;
 //! 3. else by the atom head's weaker preference ([`WEAK_HEAD`]); else labels stay as they are.
 //!
+//! The vacancy calls' own sites are read the same way (`Assignment::calls_on_metal`): a call
+//! on the metal sublattice of a declared monolayer is dropped, as no chalcogen vacancy sits
+//! there.
+//!
 //! Only columns of the 2H-1L class are relabelled, and only when the image's columns agree
 //! on one lattice orientation (a single grain). The engine asks only when the caller has
 //! declared a monolayer (`columns::column_roles`): a 2H-2L area read as 2H-1L also has
@@ -51,6 +55,9 @@ pub struct Assignment {
     pub evidence: Option<Evidence>,
     /// Columns whose label changed.
     pub relabelled: usize,
+    /// For each vacancy call given, whether it sits on the metal sublattice (false where
+    /// the sublattices were not decided or the call's own site is unclear).
+    pub calls_on_metal: Vec<bool>,
 }
 
 /// Σ exp(3iφ) over the directions φ from (x, y) to the columns in the nearest-neighbour
@@ -89,6 +96,7 @@ pub fn assign(
         metal: metal.to_vec(),
         evidence: None,
         relabelled: 0,
+        calls_on_metal: vec![false; vacancies.len()],
     };
     let shell = (SHELL.0 * nn_px, SHELL.1 * nn_px);
     let grid = NeighborGrid::from_points(positions.iter().copied(), shell.1);
@@ -134,11 +142,18 @@ pub fn assign(
         return unchanged;
     };
     let head = m_a - m_b;
+    // Each call's own site, from the columns around it.
+    let call_sides: Vec<Option<bool>> = vacancies
+        .iter()
+        .map(|&(x, y)| {
+            let (re, im, n) = trefoil(x, y, &grid, positions, shell);
+            (n >= 2).then(|| side(re, im)).flatten()
+        })
+        .collect();
     let vacancy_vote = || {
         let (mut a, mut b) = (0usize, 0usize);
-        for &(x, y) in vacancies {
-            let (re, im, n) = trefoil(x, y, &grid, positions, shell);
-            match (n >= 2).then(|| side(re, im)).flatten() {
+        for side in &call_sides {
+            match side {
                 Some(true) => a += 1,
                 Some(false) => b += 1,
                 None => {}
@@ -172,6 +187,7 @@ pub fn assign(
         metal: out,
         evidence: Some(evidence),
         relabelled,
+        calls_on_metal: call_sides.iter().map(|s| *s == Some(metal_on_a)).collect(),
     }
 }
 
@@ -242,6 +258,17 @@ mod tests {
         assert!((0..pos.len())
             .filter(|&k| interior(k))
             .all(|k| out.metal[k] == truth[k]));
+        // Calls at interior metal columns are on the metal sublattice, at chalcogen ones not.
+        let calls: Vec<(f64, f64)> = (0..pos.len())
+            .filter(|&k| interior(k))
+            .map(|k| pos[k])
+            .collect();
+        let on = assign(&pos, &head, &mono, &calls, 9.1).calls_on_metal;
+        let want: Vec<bool> = (0..pos.len())
+            .filter(|&k| interior(k))
+            .map(|k| truth[k])
+            .collect();
+        assert_eq!(on, want);
     }
 
     #[test]

@@ -51,6 +51,33 @@ pub(super) fn vacancy_candidates(f: &Frame, maps: &Maps) -> Result<Vec<vacancy::
     ))
 }
 
+/// Calls the lattice puts on the metal sublattice of a declared monolayer
+/// (`columns::Roles::calls_on_metal`) are dropped, with a note of how many: a chalcogen
+/// vacancy cannot sit on a metal site. Where the metal is the dimmer column (the reversed
+/// contrast of a low-angle detector, as on the real Ti-doped WSe₂ ADF2 image) the vacancy
+/// head takes some metal columns for vacancies.
+pub(super) fn drop_calls_on_metal_sites(
+    points: Vec<vacancy::VacancyPoint>,
+    on_metal: &[bool],
+    warnings: &mut Vec<String>,
+) -> Vec<vacancy::VacancyPoint> {
+    let before = points.len();
+    let kept: Vec<vacancy::VacancyPoint> = points
+        .into_iter()
+        .zip(on_metal.iter().copied().chain(std::iter::repeat(false)))
+        .filter(|(_, metal)| !metal)
+        .map(|(p, _)| p)
+        .collect();
+    if kept.len() < before {
+        warnings.push(format!(
+            "{} vacancy call(s) on the metal sublattice of the declared monolayer were \
+             dropped (a chalcogen vacancy cannot sit there)",
+            before - kept.len()
+        ));
+    }
+    kept
+}
+
 /// VS2 calls on metal sites (a missing metal, not two chalcogens) are dropped; warns
 /// when the atom head's metal/chalcogen labels run against the vacancies' rings.
 pub(super) fn drop_metal_site_calls(
@@ -155,4 +182,33 @@ pub(super) fn find_vacancies(
     vacancies
         .into_iter()
         .partition(|v| interior.contains(f, v.x, v.y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_on_metal_sites_are_dropped_and_counted() {
+        let call = |x: f64| vacancy::VacancyPoint {
+            x,
+            y: 0.0,
+            kind: crate::crystal::VacancyKind::VS1,
+            confidence: 1.0,
+            area_px: 1,
+        };
+        let mut warnings = Vec::new();
+        let kept = drop_calls_on_metal_sites(
+            vec![call(1.0), call(2.0), call(3.0)],
+            &[false, true, false],
+            &mut warnings,
+        );
+        assert_eq!(kept.iter().map(|p| p.x).collect::<Vec<_>>(), [1.0, 3.0]);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("1 vacancy call"));
+        // Nothing marked (not a declared monolayer): everything stays, no note.
+        let kept = drop_calls_on_metal_sites(vec![call(1.0)], &[false], &mut warnings);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(warnings.len(), 1);
+    }
 }
