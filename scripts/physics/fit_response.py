@@ -308,17 +308,13 @@ def main():
         others = sorted((o for o in conditions if o is not c and o["inner_mrad"] == c["inner_mrad"]),
                         key=lambda o: abs(o["kv"] - c["kv"]))
         borrowed = []
-        for o in others:
-            for k, v in o["gain"].items():
-                if k not in c["gain"]:
-                    c["gain"][k] = v
-                    borrowed.append(f"{k} from {o['kv']} kV")
+        for table, what in (("gain", "{} from {} kV"), ("gain_by_chemistry", "{} stacks from {} kV")):
+            for o in others:
+                for k, v in o[table].items():
+                    if k not in c[table]:
+                        c[table][k] = dict(v) if isinstance(v, dict) else v
+                        borrowed.append(what.format(k, o["kv"]))
         c["gain"] = dict(sorted(c["gain"].items()))
-        for o in others:
-            for m, g in o.get("gain_by_chemistry", {}).items():
-                if m not in c["gain_by_chemistry"]:
-                    c["gain_by_chemistry"][m] = dict(g)
-                    borrowed.append(f"{m} stacks from {o['kv']} kV")
         if borrowed:
             c["gain_source"] += "; " + ", ".join(borrowed)
     doc = {

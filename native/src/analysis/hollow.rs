@@ -34,18 +34,47 @@ pub const SIGNAL_RADIUS_A: f64 = 0.35;
 /// The image's cleanest hollows: this quantile of the excess is its zero.
 const CLEAN_QUANTILE: f64 = 0.1;
 
+/// The lattice links among found columns: pairs one column spacing apart ([`LINK`]).
+struct Links<'a> {
+    positions: &'a [(f64, f64)],
+    grid: NeighborGrid,
+    range2: std::ops::RangeInclusive<f64>,
+}
+
+impl<'a> Links<'a> {
+    /// `spacing` is the column spacing in pixels.
+    fn new(positions: &'a [(f64, f64)], spacing: f64) -> Links<'a> {
+        Links {
+            positions,
+            grid: NeighborGrid::from_points(positions.iter().copied(), LINK.1 * spacing),
+            range2: (LINK.0 * spacing).powi(2)..=(LINK.1 * spacing).powi(2),
+        }
+    }
+
+    /// The columns linked to the point (x, y).
+    fn of(&self, x: f64, y: f64) -> impl Iterator<Item = usize> + '_ {
+        self.grid
+            .within(x, y)
+            .filter(|(_, d2)| self.range2.contains(d2))
+            .map(|(j, _)| j)
+    }
+
+    /// Whether columns `j` and `k` are linked.
+    fn joins(&self, j: usize, k: usize) -> bool {
+        let (q, r) = (self.positions[j], self.positions[k]);
+        self.range2
+            .contains(&((q.0 - r.0).powi(2) + (q.1 - r.1).powi(2)))
+    }
+}
+
 /// The third sites of the found columns' links, merged, each with whether a column
 /// holds it. `spacing` is the column spacing in pixels.
 fn third_sites(positions: &[(f64, f64)], spacing: f64) -> Vec<((f64, f64), bool)> {
-    let columns = NeighborGrid::from_points(positions.iter().copied(), LINK.1 * spacing);
+    let links = Links::new(positions, spacing);
     let mut sites: Vec<((f64, f64), usize)> = Vec::new();
     let mut merged = NeighborGrid::new(SAME_SITE * spacing);
-    let (lo2, hi2) = ((LINK.0 * spacing).powi(2), (LINK.1 * spacing).powi(2));
     for &(px, py) in positions {
-        for (j, d2) in columns.within(px, py) {
-            if d2 < lo2 || d2 > hi2 {
-                continue;
-            }
+        for j in links.of(px, py) {
             let (qx, qy) = positions[j];
             let site = (2.0 * px - qx, 2.0 * py - qy);
             let existing = merged.within(site.0, site.1).next();
@@ -117,22 +146,16 @@ impl ThirdSites {
 /// none (a column's neighbours stand √3 spacings from each other), nor does a lone
 /// chain. `spacing` is the column spacing in pixels.
 pub fn troughs(positions: &[(f64, f64)], spacing: f64, w: usize, h: usize) -> Vec<(f64, f64)> {
-    let columns = NeighborGrid::from_points(positions.iter().copied(), LINK.1 * spacing);
-    let (lo2, hi2) = ((LINK.0 * spacing).powi(2), (LINK.1 * spacing).powi(2));
-    let linked = |d2: f64| (lo2..=hi2).contains(&d2);
+    let links = Links::new(positions, spacing);
     let inside = inside(w, h, spacing);
     let mut out = Vec::new();
     for (i, &(px, py)) in positions.iter().enumerate() {
         // Each triangle once: from its lowest-indexed column.
-        let near: Vec<usize> = columns
-            .within(px, py)
-            .filter(|&(j, d2)| j > i && linked(d2))
-            .map(|(j, _)| j)
-            .collect();
+        let near: Vec<usize> = links.of(px, py).filter(|&j| j > i).collect();
         for (a, &j) in near.iter().enumerate() {
             for &k in &near[a + 1..] {
-                let (q, r) = (positions[j], positions[k]);
-                if linked((q.0 - r.0).powi(2) + (q.1 - r.1).powi(2)) {
+                if links.joins(j, k) {
+                    let (q, r) = (positions[j], positions[k]);
                     let c = ((px + q.0 + r.0) / 3.0, (py + q.1 + r.1) / 3.0);
                     if inside(c) {
                         out.push(c);

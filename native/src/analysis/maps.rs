@@ -176,14 +176,10 @@ pub(super) fn contamination(
     } else {
         site_excess(f, positions, &troughs, spacing)
     };
-    let unchecked = vec![0f32; local_count.len()];
+    // Without the hollow check no evidence is passed: every flagged pixel is unchecked.
     let evidence = |excess, count, clean_excess| carbon::Evidence {
         excess,
-        count: if options.hollow_check {
-            count
-        } else {
-            &unchecked
-        },
+        count: if options.hollow_check { count } else { &[] },
         clean_excess,
     };
     let calls = carbon::calls(

@@ -105,18 +105,9 @@ impl Response {
             .expect("response table has conditions");
         let mut nodes: Vec<&Node> = t.conditions.iter().filter(|n| n.kv == nearest_kv).collect();
         nodes.sort_by(|a, b| a.inner_mrad.total_cmp(&b.inner_mrad));
-        let inner = inner_mrad.clamp(nodes[0].inner_mrad, nodes[nodes.len() - 1].inner_mrad);
-        let i = nodes
-            .windows(2)
-            .position(|w| inner <= w[1].inner_mrad)
-            .unwrap_or(0);
-        let (a, b) = (nodes[i], nodes[(i + 1).min(nodes.len() - 1)]);
-        let span = b.inner_mrad - a.inner_mrad;
-        let f = if span > 0.0 {
-            (inner - a.inner_mrad) / span
-        } else {
-            0.0
-        };
+        let inners: Vec<f64> = nodes.iter().map(|n| n.inner_mrad).collect();
+        let (i, j, f) = bracket(&inners, inner_mrad);
+        let (a, b) = (nodes[i], nodes[j]);
         let mut sigma = BTreeMap::new();
         for el in ["W", "Mo", "Se", "S"] {
             let (sa, sb) = (a.sigma[el], b.sigma[el]);
@@ -125,7 +116,7 @@ impl Response {
         // Carbon: S scaled by the Z exponent that Mo and S show at this condition.
         let n = (sigma["Mo"] / sigma["S"]).ln() / (42f64 / 16.0).ln();
         sigma.insert("C", sigma["S"] * (6f64 / 16.0).powf(n));
-        let (metal, chalcogen) = convergence_factors(&t.convergence, convergence_mrad, inner);
+        let (metal, chalcogen) = convergence_factors(&t.convergence, convergence_mrad, inner_mrad);
         for (el, factor) in [
             ("W", metal),
             ("Mo", metal),
@@ -197,25 +188,37 @@ impl Response {
     }
 }
 
+/// The nodes on either side of `x` among the sorted abscissae `xs` (`x` clamped to their
+/// range) and the fraction of the way from the first to the second: the weights of linear
+/// interpolation, (0, 0, 0) for an empty or single-node table.
+fn bracket(xs: &[f64], x: f64) -> (usize, usize, f64) {
+    let (Some(&lo), Some(&hi)) = (xs.first(), xs.last()) else {
+        return (0, 0, 0.0);
+    };
+    let x = x.clamp(lo, hi);
+    let i = xs.windows(2).position(|w| x <= w[1]).unwrap_or(0);
+    let j = (i + 1).min(xs.len() - 1);
+    let f = if xs[j] > xs[i] {
+        (x - xs[i]) / (xs[j] - xs[i])
+    } else {
+        0.0
+    };
+    (i, j, f)
+}
+
 /// (metal, chalcogen) factors at `conv` and `inner` (mrad): linear between the table's
-/// convergence angles and between its inner angles, clamped to their ranges.
+/// convergence angles and between its inner angles, clamped to their ranges; (1, 1)
+/// without a table.
 fn convergence_factors(nodes: &[ConvergenceNode], conv: f64, inner: f64) -> (f64, f64) {
     let mut inners: Vec<f64> = nodes.iter().map(|n| n.inner_mrad).collect();
     inners.sort_by(f64::total_cmp);
     inners.dedup();
-    let (Some(&lo), Some(&hi)) = (inners.first(), inners.last()) else {
+    if inners.is_empty() {
         return (1.0, 1.0);
-    };
-    let inner = inner.clamp(lo, hi);
-    let j = inners.windows(2).position(|w| inner <= w[1]).unwrap_or(0);
-    let (ia, ib) = (inners[j], inners[(j + 1).min(inners.len() - 1)]);
-    let f = if ib > ia {
-        (inner - ia) / (ib - ia)
-    } else {
-        0.0
-    };
-    let (ma, ca) = along_convergence(nodes, ia, conv);
-    let (mb, cb) = along_convergence(nodes, ib, conv);
+    }
+    let (i, j, f) = bracket(&inners, inner);
+    let (ma, ca) = along_convergence(nodes, inners[i], conv);
+    let (mb, cb) = along_convergence(nodes, inners[j], conv);
     (ma * (1.0 - f) + mb * f, ca * (1.0 - f) + cb * f)
 }
 
@@ -224,17 +227,12 @@ fn convergence_factors(nodes: &[ConvergenceNode], conv: f64, inner: f64) -> (f64
 fn along_convergence(nodes: &[ConvergenceNode], inner: f64, conv: f64) -> (f64, f64) {
     let mut row: Vec<&ConvergenceNode> = nodes.iter().filter(|n| n.inner_mrad == inner).collect();
     row.sort_by(|a, b| a.mrad.total_cmp(&b.mrad));
-    let (Some(first), Some(last)) = (row.first(), row.last()) else {
+    if row.is_empty() {
         return (1.0, 1.0);
-    };
-    let conv = conv.clamp(first.mrad, last.mrad);
-    let k = row.windows(2).position(|w| conv <= w[1].mrad).unwrap_or(0);
-    let (a, b) = (row[k], row[(k + 1).min(row.len() - 1)]);
-    let f = if b.mrad > a.mrad {
-        (conv - a.mrad) / (b.mrad - a.mrad)
-    } else {
-        0.0
-    };
+    }
+    let angles: Vec<f64> = row.iter().map(|n| n.mrad).collect();
+    let (i, j, f) = bracket(&angles, conv);
+    let (a, b) = (row[i], row[j]);
     (
         a.metal * (1.0 - f) + b.metal * f,
         a.chalcogen * (1.0 - f) + b.chalcogen * f,

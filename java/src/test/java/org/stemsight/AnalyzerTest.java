@@ -116,12 +116,15 @@ public class AnalyzerTest {
     public void findsWhatTheSimulatedImageHolds() throws Exception {
         File truthFile = new File(new File(required("stemsight.test.image")).getParentFile(), "truth.json");
         assertTrue("no truth.json beside the test image", truthFile.isFile());
-        @SuppressWarnings("unchecked")
-        java.util.Map<String, Object> truth = (java.util.Map<String, Object>)
-                Json.parse(new String(Files.readAllBytes(truthFile.toPath()), StandardCharsets.UTF_8));
-        double px = ((Number) truth.get("pixel_size_angstrom")).doubleValue();
+        JsonFields truth = new JsonFields(
+                Json.parse(new String(Files.readAllBytes(truthFile.toPath()), StandardCharsets.UTF_8)));
+        double px = truth.num("pixel_size_angstrom");
         Report j = analyze(null, null).report;
-        List<double[]> columns = points(truth.get("columns"));
+        List<double[]> columns = new ArrayList<>();
+        for (JsonFields c : truth.objects("columns")) {
+            columns.add(new double[] {c.num("x"), c.num("y")});
+        }
+        assertFalse("truth.json lists no columns", columns.isEmpty());
         List<double[]> found = new ArrayList<>();
         for (Atom a : j.atoms) {
             found.add(new double[] {a.x, a.y});
@@ -138,31 +141,20 @@ public class AnalyzerTest {
             }
         }
         // Every true vacancy reported, with its type, within 1 Å; no other vacancy.
-        List<?> vacancies = (List<?>) truth.get("vacancies");
+        List<JsonFields> vacancies = truth.objects("vacancies");
         assertEquals(vacancies.size(), j.vacancies.size());
-        for (Object o : vacancies) {
-            java.util.Map<?, ?> v = (java.util.Map<?, ?>) o;
-            double[] at = {((Number) v.get("x")).doubleValue(), ((Number) v.get("y")).doubleValue()};
+        for (JsonFields v : vacancies) {
             boolean hit = false;
             for (Vacancy r : j.vacancies) {
-                hit |= r.type.equals(v.get("type")) && Math.hypot(r.x - at[0], r.y - at[1]) * px < 1.0;
+                hit |= r.type.equals(v.str("type")) && Math.hypot(r.x - v.num("x"), r.y - v.num("y")) * px < 1.0;
             }
-            assertTrue("true " + v.get("type") + " at " + at[0] + "," + at[1] + " not reported", hit);
+            assertTrue("true " + v.str("type") + " at " + v.num("x") + "," + v.num("y") + " not reported", hit);
         }
         // Clean 2H-1L: the map reads it so and the contamination call keeps it.
         assertTrue("2H-1L " + j.polymorphFractions.get("2H-1L"), j.polymorphFractions.get("2H-1L") >= 0.9);
         assertTrue("flagged " + j.contaminatedFraction, j.contaminatedFraction <= 0.05);
         System.out.printf("JNI vs truth: %d true columns all found, %d found, %d/%d vacancies, %.1f %% flagged%n",
                 columns.size(), found.size(), j.vacancies.size(), vacancies.size(), 100 * j.contaminatedFraction);
-    }
-
-    private static List<double[]> points(Object list) {
-        List<double[]> out = new ArrayList<>();
-        for (Object o : (List<?>) list) {
-            java.util.Map<?, ?> m = (java.util.Map<?, ?>) o;
-            out.add(new double[] {((Number) m.get("x")).doubleValue(), ((Number) m.get("y")).doubleValue()});
-        }
-        return out;
     }
 
     private static double nearest(double[] p, List<double[]> among) {
