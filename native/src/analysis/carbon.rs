@@ -62,8 +62,8 @@ pub fn mask(carbon: &[f32], threshold: f64) -> Vec<bool> {
 pub const HOLLOW_CLEAN_EXCESS: f64 = 0.15;
 /// Trough excess (units of the local column–trough contrast) below which a filled lattice
 /// shows a clean surface. 3R and 1T hold a column at every site, so no hollow can be
-/// checked there, and the map alone used to decide: the frozen-phonon multislice 3R-2L and
-/// 3R-3L cells, carbon-free, were 43–100 % flagged. The trough (the centre of three
+/// checked there; the map alone flags 43–100 % of the carbon-free frozen-phonon multislice
+/// 3R-2L and 3R-3L cells. The trough (the centre of three
 /// columns, 1.05 Å from each; [`crate::analysis::hollow::troughs`]) stands in for the
 /// hollow. Chosen on 60 simulated 3R-2L/3R-3L/1T tuning images (seed 620000, carbon 0–1):
 ///
