@@ -119,6 +119,27 @@ pub struct PolymorphSummary {
     pub hollow_occupancy: Option<f64>,
     #[serde(default)]
     pub third_sites: usize,
+    /// The 2H layer count read from the image's absolute signal, when the dose was given
+    /// ([`crate::analysis::layers`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_count: Option<LayerCount>,
+}
+
+/// What the layer count read from the absolute signal: the report's `polymorph.layer_count`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerCount {
+    /// Incident electrons per Å² the image was read at.
+    pub dose_e_per_angstrom2: f64,
+    pub kv: f64,
+    pub convergence_mrad: f64,
+    pub detector_mrad: [f64; 2],
+    /// Share of the beam above the local background a perfect stack of each count sends to
+    /// the detector at these optics, by polymorph name.
+    pub reference_fraction: BTreeMap<String, f64>,
+    /// The same share measured on the image, median over the pixels of the 2H family.
+    pub measured_fraction: Option<f64>,
+    /// Of the 2H family's pixels, the share whose layer count the signal changed.
+    pub relabelled_fraction: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Scores a model on every group of the frozen-phonon test set (scripts/physics/testset.py):
 # one `stemsight eval` JSON per group <cell>_<kV>kV_<detector>mrad_<dose>, then the table.
-# Usage: scripts/physics/eval_testset.sh [SET] [OUT] [MODELS]
+# Usage: [DOSE_KNOWN=1] scripts/physics/eval_testset.sh [SET] [OUT] [MODELS]
 #   defaults: /work/physics-logs/fp_testset, /work/physics-logs/fp_eval, models/
+#   DOSE_KNOWN=1 passes each group's dose, voltage and detector (from its name) to the engine,
+#   which then reads the 2H layer count from the absolute signal (analysis::layers).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/physics/dose_flags.sh
 SET=${1:-/work/physics-logs/fp_testset}
 OUT=${2:-/work/physics-logs/fp_eval}
 MODELS=${3:-models}
@@ -13,7 +16,8 @@ mkdir -p "$OUT"
 for g in "$SET"/*/; do
   name=$(basename "$g")
   chem=$(echo "$name" | cut -d_ -f2)
-  "$BIN" eval --data "$g" --models "$MODELS" --chemistry "$chem" --out "$OUT/$name.json" \
+  # shellcheck disable=SC2046
+  "$BIN" eval --data "$g" --models "$MODELS" --chemistry "$chem" $(dose_flags "$name") --out "$OUT/$name.json" \
       > "$OUT/$name.log" 2>&1 || echo "FAILED $name"
 done
 python3 scripts/physics/testset_table.py "$OUT"

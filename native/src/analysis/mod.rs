@@ -14,6 +14,7 @@ pub mod hollow;
 pub mod intensity;
 
 pub mod lattice;
+pub mod layers;
 
 pub mod localize;
 
@@ -41,7 +42,7 @@ use crate::findings::*;
 use crate::image::Image;
 use crate::nn::network::Network;
 use crate::nn::normalize::normalize;
-use crate::nn::tiling::{self};
+use crate::nn::tiling::{self, Maps, TilePlan};
 use columns::*;
 use frame::*;
 use maps::*;
@@ -177,6 +178,7 @@ impl Analyzer {
         options.validate()?;
         validate(image, pixel_size)?;
         let pixels = repair(&image.data, &mut warnings)?;
+        let optics = layers::optics(&options.exposure, &source.acquisition)?;
         let f = Frame::new(image, &pixels, pixel_size, &self.network.card, options);
 
         let lap = Instant::now();
@@ -186,16 +188,7 @@ impl Analyzer {
 
         let lap = Instant::now();
         let plan = tile_plan(&f)?;
-        let over_tiles =
-            options.parallel_tiles || plan.cores.len() >= 2 * rayon::current_num_threads();
-        let maps = tiling::run_tiled(
-            &self.network,
-            &input,
-            &plan,
-            over_tiles,
-            options.views,
-            progress,
-        )?;
+        let maps = self.infer(&input, &plan, options, progress)?;
         timing.insert("inference_ms".to_string(), ms(lap));
         drop(input);
         // The stages after inference ask the caller again between them, so a cancel
@@ -210,9 +203,10 @@ impl Analyzer {
         };
 
         let lap = Instant::now();
-        let polymorphs = polymorph_map(&f, &maps)?;
+        let mut polymorphs = polymorph_map(&f, &maps)?;
         checkpoint()?;
         let carbon_maps = carbon_maps(&f, &maps)?;
+        let layer_count = layers::relabel(&f, &resampled, &mut polymorphs, optics.as_ref())?;
         checkpoint()?;
         let measure = Measure::new(&f, &resampled);
         let atoms_head = model_head(&maps, "atoms")?;
@@ -263,6 +257,7 @@ impl Analyzer {
             vacancies,
             summary,
             histogram,
+            layer_count,
             warnings,
         };
         let report = build_report(&f, &plan, findings, &areas, &dirt, source, timing);
@@ -283,6 +278,28 @@ impl Analyzer {
 }
 
 impl Analyzer {
+    /// The network over every tile of `plan`: in parallel over the tiles when there are at
+    /// least two per thread (or the options ask), else one tile at a time with its
+    /// convolutions split over the threads.
+    fn infer(
+        &self,
+        input: &[f32],
+        plan: &TilePlan,
+        options: &Options,
+        progress: &(dyn Fn(usize, usize) -> bool + Sync),
+    ) -> Result<Maps> {
+        let over_tiles =
+            options.parallel_tiles || plan.cores.len() >= 2 * rayon::current_num_threads();
+        tiling::run_tiled(
+            &self.network,
+            input,
+            plan,
+            over_tiles,
+            options.views,
+            progress,
+        )
+    }
+
     /// Analyzes an image at the pixel size its own lattice gives for `chemistry`: a
     /// first pixel size from the power spectrum's {100} ring, a first analysis there,
     /// the lattice fitted to the columns it found, and the analysis run again at the

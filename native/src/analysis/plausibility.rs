@@ -17,7 +17,8 @@
 //! - A summary that contradicts itself (more vacancies than sites).
 //! - Most of the material read as a 2H bilayer or trilayer while a monolayer was possible:
 //!   in 2H stacks the layer count rests on the brightness ratio of the two column types,
-//!   which the detector sets as much as the stack, so the report says how to declare it.
+//!   which the detector sets as much as the stack, so the report says how to declare it
+//!   (not when the dose was given and the count read from the absolute signal).
 //! - A pixel size coarser than any the model was trained at (the training images are
 //!   sampled at `DatasetConfig::default().pixel_size_angstrom`, 0.16–0.24 Å/px): the
 //!   network then sees columns sharper-edged and sparser than it learnt.
@@ -139,7 +140,7 @@ pub const STACKED_2H: f64 = 0.5;
 /// monolayers in `models/README.md` read 2H-2L/2H-3L).
 fn layer_count_warning(report: &Report) -> Option<String> {
     let allowed = &report.settings.polymorphs;
-    if !allowed.contains(&Polymorph::H2Mono) {
+    if !allowed.contains(&Polymorph::H2Mono) || report.polymorph.layer_count.is_some() {
         return None;
     }
     let stacked: f64 = [Polymorph::H2Bi, Polymorph::H2Tri]
@@ -153,7 +154,9 @@ fn layer_count_warning(report: &Report) -> Option<String> {
              count rests on the brightness ratio of its two column types, which the detector \
              sets as much as the stack (frozen-phonon multislice, 80 kV: WSe2 monolayer \
              W/Se2 0.93 at 40-160 mrad and 1.28 at 66-192 mrad, its bilayer 1.02 and 1.30); \
-             if the sample is a monolayer, declare it with --polymorphs 2H-1L",
+             if the sample is a monolayer, declare it with --polymorphs 2H-1L, or give the \
+             dose of an image in detected electrons (--dose, with --kv and --detector-mrad \
+             unless the file says them) to read the layer count from the absolute signal",
             100.0 * stacked
         )
     })

@@ -122,6 +122,42 @@ pub struct Options {
     /// The polymorphs the specimen can hold, when the user knows (a monolayer, a known
     /// stack): the polymorph map then chooses among these alone. Empty: all six.
     pub polymorphs: Vec<Polymorph>,
+    /// What the user knows of the acquisition beyond the file's metadata; with a dose the
+    /// image is read as detected electrons per pixel and the 2H layer count comes from its
+    /// absolute signal ([`super::layers`]).
+    pub exposure: Exposure,
+}
+
+/// The dose and optics of an acquisition as the user gives them; each overrides the
+/// file's metadata, which fills what is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Exposure {
+    /// Incident electrons per Å², the image being detected electrons per pixel.
+    pub dose_e_per_a2: Option<f64>,
+    pub kv: Option<f64>,
+    /// Probe convergence semi-angle.
+    pub convergence_mrad: Option<f64>,
+    /// Annular detector inner and outer collection angles.
+    pub detector_mrad: Option<(f64, f64)>,
+}
+
+impl Exposure {
+    pub(super) fn validate(&self) -> Result<()> {
+        let check = |r: &Range, v: Option<f64>| v.map_or(Ok(()), |v| r.check(v));
+        check(&DOSE, self.dose_e_per_a2)?;
+        check(&KV, self.kv)?;
+        check(&CONVERGENCE, self.convergence_mrad)?;
+        check(&DETECTOR_INNER, self.detector_mrad.map(|d| d.0))?;
+        check(&DETECTOR_OUTER, self.detector_mrad.map(|d| d.1))?;
+        if let Some((inner, outer)) = self.detector_mrad {
+            if outer <= inner {
+                return Err(Error::invalid(format!(
+                    "detector outer angle {outer} mrad must exceed its inner angle {inner} mrad"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for Options {
@@ -143,6 +179,7 @@ impl Default for Options {
             views: VIEWS.default as usize,
             chemistry: None,
             polymorphs: Vec::new(),
+            exposure: Exposure::default(),
         }
     }
 }
@@ -244,6 +281,54 @@ pub const VIEWS: Range = Range {
     why: "rotations and mirrors of a tile",
 };
 
+/// The acquisition, when the user gives it ([`Exposure`]): bounds of what the
+/// simulator's multislice response covers or extrapolates sensibly; the defaults are the
+/// library's reference conditions, a dialog's starting values (none is assumed).
+pub const DOSE: Range = Range {
+    name: "dose",
+    key: "dose_e_per_a2",
+    default: 1e5,
+    min: 10.0,
+    max: 1e9,
+    why: "incident electrons per Å²",
+};
+
+pub const KV: Range = Range {
+    name: "kv",
+    key: "kv",
+    default: 80.0,
+    min: 30.0,
+    max: 300.0,
+    why: "accelerating voltage, kV",
+};
+
+pub const CONVERGENCE: Range = Range {
+    name: "convergence",
+    key: "convergence_mrad",
+    default: 23.0,
+    min: 5.0,
+    max: 60.0,
+    why: "probe convergence semi-angle, mrad",
+};
+
+pub const DETECTOR_INNER: Range = Range {
+    name: "detector-inner",
+    key: "detector_inner_mrad",
+    default: 40.0,
+    min: 10.0,
+    max: 300.0,
+    why: "annular detector inner angle, mrad",
+};
+
+pub const DETECTOR_OUTER: Range = Range {
+    name: "detector-outer",
+    key: "detector_outer_mrad",
+    default: 160.0,
+    min: 20.0,
+    max: 1000.0,
+    why: "annular detector outer angle, mrad",
+};
+
 /// Every bounded setting, for documentation and for the test that each is enforced.
 pub const RANGES: [Range; 7] = [
     ATOM_THRESHOLD,
@@ -254,6 +339,9 @@ pub const RANGES: [Range; 7] = [
     HALO,
     VIEWS,
 ];
+
+/// The acquisition's bounds: optional values, so not among [`RANGES`]' defaults.
+pub const EXPOSURE_RANGES: [Range; 5] = [DOSE, KV, CONVERGENCE, DETECTOR_INNER, DETECTOR_OUTER];
 
 /// Worker threads one process may ask for: more than a few per core only adds
 /// scheduling, and rayon allocates a stack per thread.
@@ -326,6 +414,7 @@ impl Options {
         POLYMORPH_SMOOTHING.check(self.polymorph_smoothing_a)?;
         HALO.check(self.halo as f64)?;
         VIEWS.check(self.views as f64)?;
+        self.exposure.validate()?;
         if let Some(t) = self.tile {
             if t % 16 != 0 || !(64..=2048).contains(&t) {
                 return Err(Error::invalid(format!(
@@ -385,7 +474,7 @@ mod tests {
     fn every_setting_is_checked_against_its_range() {
         let d = Options::default();
         d.validate().expect("the defaults are valid");
-        for r in RANGES {
+        for r in RANGES.iter().chain(&EXPOSURE_RANGES) {
             for bad in [r.min - 1.0, r.max * 2.0 + 1.0, f64::NAN, f64::INFINITY] {
                 let mut o = d.clone();
                 match r.name {
@@ -397,6 +486,11 @@ mod tests {
                     // Integers: NaN and infinity saturate to 0 and MAX, both out of range.
                     "halo" => o.halo = bad.max(0.0) as usize,
                     "views" => o.views = bad.max(0.0) as usize,
+                    "dose" => o.exposure.dose_e_per_a2 = Some(bad),
+                    "kv" => o.exposure.kv = Some(bad),
+                    "convergence" => o.exposure.convergence_mrad = Some(bad),
+                    "detector-inner" => o.exposure.detector_mrad = Some((bad, 1000.0)),
+                    "detector-outer" => o.exposure.detector_mrad = Some((10.0, bad)),
                     other => panic!("range {other} is not tested"),
                 }
                 let e = o.validate().expect_err(r.name);

@@ -147,6 +147,8 @@ pub(super) struct Findings {
     pub(super) vacancies: Vec<Vacancy>,
     pub(super) summary: Summary,
     pub(super) histogram: IntensityHistogram,
+    /// The 2H layer count read from the absolute signal, when the dose was given.
+    pub(super) layer_count: Option<LayerCount>,
     pub(super) warnings: Vec<String>,
 }
 
@@ -206,6 +208,7 @@ pub(super) fn build_report(
             vacuum_fraction: (areas.plane - areas.material) as f64 / areas.plane.max(1) as f64,
             hollow_occupancy: (third_sites > 0).then(|| held as f64 / third_sites as f64),
             third_sites,
+            layer_count: found.layer_count,
         },
         carbon: CarbonSummary {
             contaminated_fraction: areas.of_material(areas.material_dirty),

@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use stemsight::analysis::localize::Refinement;
-use stemsight::analysis::{default_models_dir, settings, PixelSizeSource, Source};
+use stemsight::analysis::{default_models_dir, settings, Exposure, PixelSizeSource, Source};
 use stemsight::crystal::{Chemistry, Polymorph};
 use stemsight::eval::{evaluate, summary_table};
 use stemsight::io::read_image_with;
@@ -109,6 +109,22 @@ struct EngineArgs {
     /// monolayer); the polymorph map then chooses among these alone (default: all six).
     #[arg(long)]
     polymorphs: Option<String>,
+    /// Incident dose, e⁻/Å², of an image in detected electrons per pixel: the 2H layer count
+    /// is then read from the absolute signal against the simulator's multislice-calibrated
+    /// response (needs the voltage and detector angles, from the file or --kv and
+    /// --detector-mrad).
+    #[arg(long)]
+    dose: Option<f64>,
+    /// Accelerating voltage, kV (overrides the file's).
+    #[arg(long)]
+    kv: Option<f64>,
+    /// Probe convergence semi-angle, mrad (overrides the file's; 23 when neither says).
+    #[arg(long)]
+    convergence: Option<f64>,
+    /// Annular detector collection angles INNER-OUTER in mrad, e.g. 66-192 (overrides the
+    /// file's).
+    #[arg(long)]
+    detector_mrad: Option<DetectorAngles>,
     /// Atom heatmap level (0..1) a column peak must reach.
     #[arg(long, default_value_t = settings::ATOM_THRESHOLD.default as f32)]
     atom_threshold: f32,
@@ -142,6 +158,21 @@ struct AnalyzeArgs {
     engine: EngineArgs,
     #[arg(long)]
     out: PathBuf,
+}
+
+/// `--detector-mrad`: the inner and outer collection angles, `INNER-OUTER`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct DetectorAngles(f64, f64);
+
+impl std::str::FromStr for DetectorAngles {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = || format!("'{s}' is not INNER-OUTER in mrad (e.g. 66-192)");
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let inner = a.trim().parse::<f64>().map_err(|_| bad())?;
+        let outer = b.trim().parse::<f64>().map_err(|_| bad())?;
+        Ok(DetectorAngles(inner, outer))
+    }
 }
 
 /// `--pixel-size`: a number of Å per pixel, or `lattice`.
@@ -392,6 +423,12 @@ fn engine(e: &EngineArgs, tasks: Tasks) -> Result<(Analyzer, Options)> {
         chemistry: e.chemistry.as_deref().map(chemistry).transpose()?,
         polymorphs: Polymorph::parse_list(e.polymorphs.as_deref().unwrap_or(""))
             .map_err(anyhow::Error::msg)?,
+        exposure: Exposure {
+            dose_e_per_a2: e.dose,
+            kv: e.kv,
+            convergence_mrad: e.convergence,
+            detector_mrad: e.detector_mrad.map(|d| (d.0, d.1)),
+        },
         ..Options::default()
     };
     options.validate()?;

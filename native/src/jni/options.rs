@@ -3,7 +3,7 @@
 
 use super::errors::{Failure, JResult};
 use crate::analysis::localize::Refinement;
-use crate::analysis::{Options, PixelSizeSource, Source, Tasks};
+use crate::analysis::{Exposure, Options, PixelSizeSource, Source, Tasks};
 use crate::crystal::{Chemistry, Polymorph};
 use crate::io::Acquisition;
 use serde::Deserialize;
@@ -30,6 +30,13 @@ pub(super) struct JavaOptions {
     chemistry: Option<String>,
     /// The polymorphs the specimen can hold, comma-separated ("" or absent: all six).
     polymorphs: Option<String>,
+    /// Incident dose (e⁻/Å²) of an image in detected electrons: the 2H layer count is then
+    /// read from its absolute signal; the optics below override the file's.
+    dose_e_per_a2: Option<f64>,
+    kv: Option<f64>,
+    convergence_mrad: Option<f64>,
+    detector_inner_mrad: Option<f64>,
+    detector_outer_mrad: Option<f64>,
     /// Measure the pixel size on the image's own lattice (needs `chemistry`); the pixel
     /// size passed is then ignored.
     calibrate_from_lattice: Option<bool>,
@@ -120,6 +127,20 @@ impl JavaOptions {
             chemistry: self.chemistry()?,
             polymorphs: Polymorph::parse_list(self.polymorphs.as_deref().unwrap_or(""))
                 .map_err(Failure::invalid)?,
+            exposure: Exposure {
+                dose_e_per_a2: self.dose_e_per_a2,
+                kv: self.kv,
+                convergence_mrad: self.convergence_mrad,
+                detector_mrad: match (self.detector_inner_mrad, self.detector_outer_mrad) {
+                    (Some(inner), Some(outer)) => Some((inner, outer)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(Failure::invalid(
+                            "detector_inner_mrad and detector_outer_mrad go together",
+                        ))
+                    }
+                },
+            },
         };
         options.validate()?;
         Ok(options)

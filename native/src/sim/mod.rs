@@ -14,6 +14,7 @@ pub mod labels;
 pub mod noise;
 pub mod params;
 pub mod probe;
+pub mod reference;
 pub mod regions;
 mod render;
 pub mod response;

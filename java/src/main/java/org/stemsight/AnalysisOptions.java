@@ -91,6 +91,33 @@ public final class AnalysisOptions {
     }
 
     /**
+     * The incident dose in electrons per Å², for an image in detected electrons per pixel:
+     * the 2H layer count (2H-1L, 2H-2L or 2H-3L) is then read from the absolute signal
+     * against the simulator's multislice-calibrated response, which needs the voltage and
+     * the detector angles (from the file's acquisition, or {@link #kv} and
+     * {@link #detectorMrad}). Unset: the layer count rests on the network alone.
+     */
+    public AnalysisOptions dose(double electronsPerSquareAngstrom) {
+        return put("dose_e_per_a2", number(electronsPerSquareAngstrom));
+    }
+
+    /** Accelerating voltage in kV (overrides the file's), for {@link #dose}. */
+    public AnalysisOptions kv(double kilovolts) {
+        return put("kv", number(kilovolts));
+    }
+
+    /** Probe convergence semi-angle in mrad (overrides the file's; 23 when neither says). */
+    public AnalysisOptions convergenceMrad(double mrad) {
+        return put("convergence_mrad", number(mrad));
+    }
+
+    /** Annular detector inner and outer collection angles in mrad (override the file's). */
+    public AnalysisOptions detectorMrad(double inner, double outer) {
+        put("detector_inner_mrad", number(inner));
+        return put("detector_outer_mrad", number(outer));
+    }
+
+    /**
      * Measure the pixel size on the image's own lattice (needs {@link #chemistry}); the
      * pixel size passed to {@code analyze} is then ignored and the report's source is "lattice".
      */

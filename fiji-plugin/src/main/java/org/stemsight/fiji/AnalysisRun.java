@@ -112,6 +112,7 @@ final class AnalysisRun {
         if (!s.polymorphs.isEmpty()) {
             o.polymorphs(s.polymorphs);
         }
+        s.exposure(o);
         o.calibrateFromLattice(choices.pixelSizeFromLattice);
         Object acquisition = imp.getProperty(MicroscopeImages.ACQUISITION);
         if (acquisition instanceof String) {

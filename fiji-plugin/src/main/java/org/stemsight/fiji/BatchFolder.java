@@ -71,6 +71,7 @@ public class BatchFolder implements PlugIn {
             gd.addStringField("Polymorphs", settings.polymorphs, 16);
             gd.addToSameRow();
             gd.addMessage("e.g. 2H-1L,1T; empty: all six");
+            settings.addExposureFields(gd);
             gd.addCheckbox("Average_8_views", settings.allViews);
             gd.addCheckbox("Redo_finished_images", false);
             gd.addHelp(Help.forText("StemSight \u2013 " + TITLE, "Analyzes every image the engine reads in a folder "
@@ -78,7 +79,9 @@ public class BatchFolder implements PlugIn {
                     + "folder the command line writes, plus one summary CSV. Finished images are skipped "
                     + "unless Redo_finished_images is ticked; one Log line per image says what happened. "
                     + "Polymorphs: the only stacking polymorphs the polymorph map may choose, as "
-                    + "<tt>--polymorphs</tt> (e.g. 2H-1L,1T; empty: all six)."));
+                    + "<tt>--polymorphs</tt> (e.g. 2H-1L,1T; empty: all six). Dose, voltage, detector_inner, "
+                    + "detector_outer: as <tt>--dose</tt>, <tt>--kv</tt> and <tt>--detector-mrad</tt> (0: unknown, "
+                    + "or the file's), for every image of the folder."));
             gd.showDialog();
             if (gd.wasCanceled()) {
                 return false;
@@ -89,6 +92,7 @@ public class BatchFolder implements PlugIn {
             pixelSize = gd.getNextNumber();
             settings.chemistry = gd.getNextChoice();
             settings.polymorphs = gd.getNextString().trim();
+            settings.readExposureFields(gd);
             settings.allViews = gd.getNextBoolean();
             redo = gd.getNextBoolean();
             if (folder.isEmpty() || !new File(folder).isDirectory()) {
@@ -190,6 +194,7 @@ public class BatchFolder implements PlugIn {
                 if (!settings.polymorphs.isEmpty()) {
                     o.polymorphs(settings.polymorphs);
                 }
+                settings.exposure(o);
                 r = analyzer.analyzeToFolder(f.frame(k), f.width, f.height, lattice ? 1.0 : px, o,
                         new ImageJProgress(index, count), frameDir, f.warnings);
             }

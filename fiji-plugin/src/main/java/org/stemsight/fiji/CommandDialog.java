@@ -76,6 +76,8 @@ final class CommandDialog {
         gd.addStringField("Polymorphs", s.polymorphs, 16);
         gd.addToSameRow();
         gd.addMessage("e.g. 2H-1L,1T; empty: all six");
+        // Macro keys dose, voltage, detector_inner, detector_outer; absent: 0 (unknown).
+        s.addExposureFields(gd);
         gd.addCheckbox("Pixel_size_from_lattice", false);
         if (cmd == Command.ALL) {
             gd.addCheckbox("Show_maps", s.showMaps);
@@ -117,6 +119,7 @@ final class CommandDialog {
         s.allViews = gd.getNextBoolean();
         s.chemistry = gd.getNextChoice();
         s.polymorphs = gd.getNextString().trim();
+        s.readExposureFields(gd);
         d.pixelSizeFromLattice = gd.getNextBoolean();
         d.showHistogram = cmd.atoms() && s.showHistogram;
         d.addToRoiManager = cmd.atoms() && s.addToRoiManager;

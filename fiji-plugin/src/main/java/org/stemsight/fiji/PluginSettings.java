@@ -28,7 +28,8 @@ final class PluginSettings {
      * map and the site contents: every command's results depend on them.
      */
     static final List<String> NETWORK_FIELDS = Collections.unmodifiableList(Arrays.asList(
-            "models", "device", "views", "chemistry", "polymorphs", "pixel_size_from_lattice"));
+            "models", "device", "views", "chemistry", "polymorphs", "pixel_size_from_lattice",
+            "dose", "voltage", "detector_inner", "detector_outer"));
     static final String[] ATOM_FIELDS = {"atom_threshold", "refinement"};
     static final String[] VACANCY_FIELDS = {"vacancy_threshold", "carbon_filter"};
     static final String[] CARBON_FIELDS = {"carbon_threshold", "carbon_filter"};
@@ -52,6 +53,15 @@ final class PluginSettings {
      * only ones the polymorph map may choose; empty: all six. The engine checks the names.
      */
     String polymorphs = "";
+    /**
+     * The incident dose (e⁻/Å²) of an image in detected electrons, and the voltage (kV) and
+     * detector angles (mrad) it was taken at; 0: unknown, or (optics) the file's. With a dose
+     * the engine reads the 2H layer count from the absolute signal.
+     */
+    double dose = 0;
+    double voltage = 0;
+    double detectorInner = 0;
+    double detectorOuter = 0;
     /** Also add one point ROI per column and vacancy to the ROI Manager (off: it can be slow). */
     boolean addToRoiManager = false;
     /** Also show a label image of the vacancies (value = row in the Vacancies table). */
@@ -72,6 +82,10 @@ final class PluginSettings {
         // As the engine reads it: names are case-insensitive, spaces around them ignored.
         m.put("polymorphs", polymorphs.replaceAll("\\s", "").toUpperCase(Locale.ROOT));
         m.put("pixel_size_from_lattice", pixelSizeFromLattice);
+        m.put("dose", dose);
+        m.put("voltage", voltage);
+        m.put("detector_inner", detectorInner);
+        m.put("detector_outer", detectorOuter);
         m.put("atom_threshold", atomThreshold);
         m.put("refinement", refinement);
         m.put("vacancy_threshold", vacancyThreshold);
@@ -94,6 +108,10 @@ final class PluginSettings {
         s.allViews = Prefs.get(KEY + "allViews", s.allViews);
         s.chemistry = Prefs.get(KEY + "chemistry", s.chemistry);
         s.polymorphs = Prefs.get(KEY + "polymorphs", s.polymorphs);
+        s.dose = Prefs.get(KEY + "dose", s.dose);
+        s.voltage = Prefs.get(KEY + "voltage", s.voltage);
+        s.detectorInner = Prefs.get(KEY + "detectorInner", s.detectorInner);
+        s.detectorOuter = Prefs.get(KEY + "detectorOuter", s.detectorOuter);
         s.addToRoiManager = Prefs.get(KEY + "addToRoiManager", s.addToRoiManager);
         s.vacancyLabels = Prefs.get(KEY + "vacancyLabels", s.vacancyLabels);
         s.tint = Prefs.get(KEY + "tint", s.tint);
@@ -112,6 +130,39 @@ final class PluginSettings {
         return s;
     }
 
+    /**
+     * The dose and the optics given (0: unknown, or the file's) into {@code o}; the engine
+     * refuses a dose whose voltage or detector angles neither these nor the file give.
+     */
+    void exposure(org.stemsight.AnalysisOptions o) {
+        if (dose <= 0) {
+            return;
+        }
+        o.dose(dose);
+        if (voltage > 0) {
+            o.kv(voltage);
+        }
+        if (detectorInner > 0 && detectorOuter > 0) {
+            o.detectorMrad(detectorInner, detectorOuter);
+        }
+    }
+
+    /** The dialog fields of {@link #exposure}, after the polymorphs. */
+    void addExposureFields(ij.gui.GenericDialog gd) {
+        gd.addNumericField("Dose", dose, 0, 10, "e⁻/Å² (0: unknown)");
+        gd.addNumericField("Voltage", voltage, 0, 6, "kV (0: the file's)");
+        gd.addNumericField("Detector_inner", detectorInner, 0, 6, "mrad (0: the file's)");
+        gd.addNumericField("Detector_outer", detectorOuter, 0, 6, "mrad (0: the file's)");
+    }
+
+    /** Reads what {@link #addExposureFields} added, in its order. */
+    void readExposureFields(ij.gui.GenericDialog gd) {
+        dose = gd.getNextNumber();
+        voltage = gd.getNextNumber();
+        detectorInner = gd.getNextNumber();
+        detectorOuter = gd.getNextNumber();
+    }
+
     void save() {
         Prefs.set(KEY + "modelsDir", modelsDir);
         Prefs.set(KEY + "device", device);
@@ -125,6 +176,10 @@ final class PluginSettings {
         Prefs.set(KEY + "allViews", allViews);
         Prefs.set(KEY + "chemistry", chemistry);
         Prefs.set(KEY + "polymorphs", polymorphs);
+        Prefs.set(KEY + "dose", dose);
+        Prefs.set(KEY + "voltage", voltage);
+        Prefs.set(KEY + "detectorInner", detectorInner);
+        Prefs.set(KEY + "detectorOuter", detectorOuter);
         Prefs.set(KEY + "addToRoiManager", addToRoiManager);
         Prefs.set(KEY + "vacancyLabels", vacancyLabels);
         Prefs.set(KEY + "tint", tint);

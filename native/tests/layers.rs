@@ -1,0 +1,110 @@
+//! The 2H layer count read from the absolute signal (`--dose`), on frozen-phonon multislice
+//! images the network alone misreads: 128² crops of the test set's first image of three
+//! groups (`tests/data/frozen_phonon/README.md`), Poisson counts at 1e5 e⁻/Å².
+
+use std::path::PathBuf;
+
+mod common;
+use common::{analyze, stemsight};
+
+/// (file stem, chemistry, kV, detector, the stack it holds)
+const CASES: [(&str, &str, &str, &str, &str); 3] = [
+    (
+        "2H-2L_MoS2_60kV_66-192mrad_1e5",
+        "MoS2",
+        "60",
+        "66-192",
+        "2H-2L",
+    ),
+    (
+        "2H-3L_MoS2_60kV_40-160mrad_1e5",
+        "MoS2",
+        "60",
+        "40-160",
+        "2H-3L",
+    ),
+    (
+        "2H-1L_WSe2_80kV_40-160mrad_1e5",
+        "WSe2",
+        "80",
+        "40-160",
+        "2H-1L",
+    ),
+];
+
+fn fixture(stem: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/frozen_phonon")
+        .join(format!("{stem}.tif"))
+}
+
+fn fraction(report: &serde_json::Value, polymorph: &str) -> f64 {
+    report["polymorph"]["fractions"][polymorph]
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn the_dose_gives_the_layer_count_the_contrast_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    for (stem, chemistry, kv, detector, truth) in CASES {
+        let image = fixture(stem);
+        let alone = analyze(dir.path(), &image, &["--chemistry", chemistry]);
+        assert!(alone["polymorph"].get("layer_count").is_none());
+        let with_dose = analyze(
+            dir.path(),
+            &image,
+            &[
+                "--chemistry",
+                chemistry,
+                "--dose",
+                "1e5",
+                "--kv",
+                kv,
+                "--detector-mrad",
+                detector,
+            ],
+        );
+        let count = &with_dose["polymorph"]["layer_count"];
+        let measured = count["measured_fraction"].as_f64().unwrap();
+        let reference = count["reference_fraction"][truth].as_f64().unwrap();
+        println!(
+            "{stem}: {truth} {:.3} from the contrast alone, {:.3} with the dose; \
+             measured {measured:.5} of the beam, simulated {truth} {reference:.5}",
+            fraction(&alone, truth),
+            fraction(&with_dose, truth)
+        );
+        assert!(fraction(&with_dose, truth) >= 0.95, "{stem}: {count}");
+        assert!(
+            (measured / reference - 1.0).abs() < 0.12,
+            "{stem}: the simulator's {truth} is {reference}, multislice {measured}"
+        );
+        assert_eq!(count["kv"].as_f64().unwrap(), kv.parse::<f64>().unwrap());
+    }
+}
+
+#[test]
+fn a_dose_without_the_optics_is_refused_naming_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = fixture(CASES[0].0);
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "analyze",
+            image.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        stemsight(&args)
+    };
+    let o = run(&["--dose", "1e5", "--detector-mrad", "66-192"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--kv"));
+    let o = run(&["--dose", "1e5", "--kv", "60"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--detector-mrad"));
+    let o = run(&["--dose", "5", "--kv", "60", "--detector-mrad", "66-192"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--dose"));
+    let o = run(&["--dose", "1e5", "--kv", "60", "--detector-mrad", "192-66"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("outer angle"));
+}
