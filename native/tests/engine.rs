@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use stemsight::analysis::Source;
-use stemsight::crystal::{Polymorph, VacancyKind};
+use stemsight::crystal::{Polymorph, Role, VacancyKind};
 use stemsight::sim::{simulate, DistractorKind, Sample, SimRequest};
 use stemsight::{Analyzer, ErrorKind, Image, Options};
 
@@ -561,13 +561,30 @@ fn vs2_survive_whichever_column_is_brighter() {
             truth.len()
         );
         assert_eq!(missing_metal, 0, "{chemistry:?}");
-        // The atom head labels MoSe₂'s brighter Se₂ as metal; the report says so.
-        let swapped = a.report.warnings.iter().any(|w| w.contains("swapped"));
-        assert_eq!(
-            swapped,
-            chemistry == Chemistry::MoSe2,
-            "{:?}",
+        // The atom head labels MoSe₂'s brighter Se₂ as metal; the vacancy calls, which sit
+        // on the chalcogen sublattice, relabel the sites, so the labels are no longer
+        // swapped and end up the truth's.
+        assert!(
+            !a.report.warnings.iter().any(|w| w.contains("swapped")),
+            "{chemistry:?}: {:?}",
             a.report.warnings
+        );
+        let (mut right, mut judged) = (0usize, 0usize);
+        for atom in a.report.atoms.iter().filter(|a| inside(a.x, a.y)) {
+            let Some(t) = s
+                .columns
+                .iter()
+                .find(|c| (c.x - atom.x).hypot(c.y - atom.y) < 3.0)
+            else {
+                continue;
+            };
+            judged += 1;
+            right += usize::from((atom.site.role() == Role::Metal) == t.metal);
+        }
+        println!("{chemistry:?}: {right}/{judged} site roles right");
+        assert!(
+            right * 100 >= judged * 97,
+            "{chemistry:?}: {right}/{judged}"
         );
     }
 }
@@ -584,7 +601,7 @@ fn implausible_results_are_warned_about() {
     assert!(
         !doubts(&right)
             .iter()
-            .any(|w| w.contains("columns found where")),
+            .any(|w| w.contains("columns found where") || w.contains("not resolved")),
         "{:?}",
         doubts(&right)
     );

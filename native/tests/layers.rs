@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 mod common;
-use common::{analyze, stemsight};
+use common::{analyze, run_analyze};
 
 /// (file stem, chemistry, kV, detector, the stack it holds)
 const CASES: [(&str, &str, &str, &str, &str); 3] = [
@@ -88,16 +88,7 @@ fn a_dose_without_the_optics_is_refused_naming_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let image = fixture(CASES[0].0);
     let out = dir.path().join("out");
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "analyze",
-            image.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        stemsight(&args)
-    };
+    let run = |extra: &[&str]| run_analyze(&out, &image, extra);
     let o = run(&["--dose", "1e5", "--detector-mrad", "66-192"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--kv"));

@@ -290,22 +290,31 @@ pub(super) struct ColumnIntensities {
 pub(super) struct Roles {
     /// Whether each column is a metal one.
     pub(super) metal: Vec<bool>,
-    /// Whether each vacancy call sits on the metal sublattice of a declared monolayer
-    /// (all false otherwise).
+    /// Whether each vacancy call sits on the metal sublattice of a 2H-1L area whose
+    /// sublattices were decided (false otherwise).
     pub(super) calls_on_metal: Vec<bool>,
 }
 
-/// Whether each column is a metal one: the atom head's channel; where the caller declared
-/// a monolayer (`--polymorphs` naming 2H-1L and no stack), the 2H-1L columns are relabelled
-/// by their sublattice where the image's lattice decides it (see [`sublattice`]), and a
-/// warning says so when that changes many labels. There the calls on the metal sublattice
-/// are marked too: a chalcogen vacancy cannot sit on a metal site.
+/// Whether each column is a metal one: the atom head's channel, with the 2H-1L columns
+/// relabelled by their sublattice where the lattice decides it (see [`sublattice`]), and a
+/// warning when that changes many labels; the calls on the metal sublattice are marked too
+/// (a chalcogen vacancy cannot sit on a metal site).
 ///
-/// Only for a declared monolayer: a 2H-2L area the polymorph map reads as 2H-1L has
-/// "metal" columns on both sublattices too, and relabelling one of them would invent
-/// chalcogen sites. On the 400 held-out simulated images, relabelling everywhere moved the
-/// reported VS1 and VS2 per S₂ site from ×0.931 / ×0.819 of the truth to ×0.862 / ×0.758,
-/// every other score unchanged.
+/// How much the 2H-1L map is trusted decides how ([`sublattice::Trust`]). A declared
+/// monolayer (`--polymorphs` naming 2H-1L and no stack), or a layer count read from the
+/// absolute signal (`--dose`), is a monolayer: the whole image's 2H-1L columns are read
+/// together, by every evidence. Otherwise a 2H-2L area the map reads as 2H-1L would have
+/// "metal" columns on both sublattices and no vacancy calls, so each linked 2H-1L region
+/// is read on its own and only a clear atom-head split or the region's vacancy calls decide.
+/// There the calls on the metal sublattice are not dropped either: only a known monolayer's
+/// sublattices are sure enough for that. Chosen on tuning sets (VS1 / VS2 per S₂ site ÷
+/// truth; F1 unchanged on each): 160 2H-1L images (seed 610000) ×1.224 / ×1.166 → ×1.108 /
+/// ×1.060, 60 mixed (seed 600000) ×1.176 / ×0.896 → ×1.017 / ×0.774, 40 compounds (seed
+/// 630000) ×1.384 / ×1.294 → ×1.183 / ×1.106; the whole-image reading had moved the mixed
+/// set's VS2 to ×0.76, gating regions on the map's confidence (≥ 0.9) kept most of the
+/// error (×1.213 / ×1.157 on the 2H-1L set), and dropping calls here cost MoSe₂ VS1 F1
+/// (0.960 → 0.818). On the 400 held-out images: ×1.178 / ×1.089 → ×1.058 [1.004–1.122] /
+/// ×0.977 [0.914–1.046], every F1 and other score unchanged.
 pub(super) fn column_roles(
     f: &Frame,
     peaks: &[localize::Peak],
@@ -318,12 +327,12 @@ pub(super) fn column_roles(
     let declared = &f.options.polymorphs;
     let declared_monolayer =
         declared.contains(&Polymorph::H2Mono) && declared.iter().all(|p| p.layers() == 1);
-    if !declared_monolayer {
-        return Roles {
-            metal: head,
-            calls_on_metal: vec![false; vacancies.len()],
-        };
-    }
+    // With the dose known the 2H layer count is the signal's, not the map's guess.
+    let trust = if declared_monolayer || f.options.exposure.dose_e_per_a2.is_some() {
+        sublattice::Trust::Monolayer
+    } else {
+        sublattice::Trust::MapOnly
+    };
     let monolayer: Vec<bool> = positions
         .iter()
         .map(|&(x, y)| polymorphs.class_at(f, x, y) == PolymorphClass::Material(Polymorph::H2Mono))
@@ -333,7 +342,14 @@ pub(super) fn column_roles(
         .map(|p| f.grid.to_input(p.x, p.y))
         .collect();
     let nn_px = f.chemistry().lattice_a_angstrom() / 3f64.sqrt() / f.pixel_size;
-    let a = sublattice::assign(positions, &head, &monolayer, &calls, nn_px);
+    let a = match trust {
+        sublattice::Trust::Monolayer => {
+            sublattice::assign(positions, &head, &monolayer, &calls, nn_px, trust)
+        }
+        sublattice::Trust::MapOnly => {
+            sublattice::assign_by_region(positions, &head, &monolayer, &calls, nn_px, trust)
+        }
+    };
     if a.relabelled * 10 >= positions.len().max(1) {
         let by = match a.evidence {
             Some(sublattice::Evidence::Vacancies) => {
@@ -349,9 +365,14 @@ pub(super) fn column_roles(
             positions.len()
         ));
     }
+    // Only a known monolayer's sublattices are sure enough to drop calls by.
+    let calls_on_metal = match trust {
+        sublattice::Trust::Monolayer => a.calls_on_metal,
+        sublattice::Trust::MapOnly => vec![false; vacancies.len()],
+    };
     Roles {
         metal: a.metal,
-        calls_on_metal: a.calls_on_metal,
+        calls_on_metal,
     }
 }
 

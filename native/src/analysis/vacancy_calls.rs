@@ -51,7 +51,7 @@ pub(super) fn vacancy_candidates(f: &Frame, maps: &Maps) -> Result<Vec<vacancy::
     ))
 }
 
-/// Calls the lattice puts on the metal sublattice of a declared monolayer
+/// Calls the lattice puts on the metal sublattice of a 2H-1L area
 /// (`columns::Roles::calls_on_metal`) are dropped, with a note of how many: a chalcogen
 /// vacancy cannot sit on a metal site. Where the metal is the dimmer column (the reversed
 /// contrast of a low-angle detector, as on the real Ti-doped WSe₂ ADF2 image) the vacancy
@@ -70,8 +70,8 @@ pub(super) fn drop_calls_on_metal_sites(
         .collect();
     if kept.len() < before {
         warnings.push(format!(
-            "{} vacancy call(s) on the metal sublattice of the declared monolayer were \
-             dropped (a chalcogen vacancy cannot sit there)",
+            "{} vacancy call(s) on the metal sublattice of a 2H-1L area were dropped (a \
+             chalcogen vacancy cannot sit there)",
             before - kept.len()
         ));
     }
@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(kept.iter().map(|p| p.x).collect::<Vec<_>>(), [1.0, 3.0]);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].starts_with("1 vacancy call"));
-        // Nothing marked (not a declared monolayer): everything stays, no note.
+        // Nothing marked (no sublattice decided): everything stays, no note.
         let kept = drop_calls_on_metal_sites(vec![call(1.0)], &[false], &mut warnings);
         assert_eq!(kept.len(), 1);
         assert_eq!(warnings.len(), 1);

@@ -16,6 +16,16 @@ pub fn stemsight(args: &[&str]) -> Output {
 #[allow(dead_code)] // not every test file analyzes
 pub fn analyze(dir: &Path, image: &Path, extra: &[&str]) -> serde_json::Value {
     let out = dir.join("out");
+    let o = run_analyze(&out, image, extra);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stem = image.file_stem().unwrap().to_str().unwrap();
+    let text = std::fs::read_to_string(out.join(stem).join("report.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Runs `stemsight analyze IMAGE --out OUT EXTRA…`, whatever its outcome.
+#[allow(dead_code)] // not every test file analyzes
+pub fn run_analyze(out: &Path, image: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "analyze",
         image.to_str().unwrap(),
@@ -23,11 +33,7 @@ pub fn analyze(dir: &Path, image: &Path, extra: &[&str]) -> serde_json::Value {
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let o = stemsight(&args);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stem = image.file_stem().unwrap().to_str().unwrap();
-    let text = std::fs::read_to_string(out.join(stem).join("report.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    stemsight(&args)
 }
 
 /// A 96×96 simulated 2H-1L image (calibrated 0.1 Å/px) in `dir/<name>/image.tif`.
