@@ -136,7 +136,8 @@ pub struct LayerCount {
     /// Share of the beam above the local background a perfect stack of each count sends to
     /// the detector at these optics, by polymorph name.
     pub reference_fraction: BTreeMap<String, f64>,
-    /// The same share measured on the image, median over the pixels of the 2H family.
+    /// The same share measured on the image, median over the pixels of the 2H family (a
+    /// 1-in-16 sample of them).
     pub measured_fraction: Option<f64>,
     /// Of the 2H family's pixels, the share whose layer count the signal changed.
     pub relabelled_fraction: f64,
