@@ -133,8 +133,8 @@ pub struct LayerCount {
     pub kv: f64,
     pub convergence_mrad: f64,
     pub detector_mrad: [f64; 2],
-    /// Share of the beam above the local background a perfect stack of each count sends to
-    /// the detector at these optics, by polymorph name.
+    /// Share of the beam a perfect stack of each count sends to the detector at these
+    /// optics, by polymorph name.
     pub reference_fraction: BTreeMap<String, f64>,
     /// The same share measured on the image, median over the pixels of the 2H family (a
     /// 1-in-16 sample of them).

@@ -342,14 +342,7 @@ pub(super) fn column_roles(
         .map(|p| f.grid.to_input(p.x, p.y))
         .collect();
     let nn_px = f.chemistry().lattice_a_angstrom() / 3f64.sqrt() / f.pixel_size;
-    let a = match trust {
-        sublattice::Trust::Monolayer => {
-            sublattice::assign(positions, &head, &monolayer, &calls, nn_px, trust)
-        }
-        sublattice::Trust::MapOnly => {
-            sublattice::assign_by_region(positions, &head, &monolayer, &calls, nn_px, trust)
-        }
-    };
+    let a = sublattice::assign(positions, &head, &monolayer, &calls, nn_px, trust);
     if a.relabelled * 10 >= positions.len().max(1) {
         let by = match a.evidence {
             Some(sublattice::Evidence::Vacancies) => {

@@ -134,6 +134,16 @@ pub(super) fn relabel(
     );
     drop(scratch);
     let per_pixel = 1.0 / (optics.dose_e_per_angstrom2 * f.pixel_size * f.pixel_size);
+    // Each stack's class and the log of its share, the scale the nearest count is read on.
+    let ln_reference: Vec<(u8, f64)> = reference
+        .iter()
+        .map(|&(p, r)| {
+            (
+                PolymorphClass::from(p).index(),
+                r.max(f64::MIN_POSITIVE).ln(),
+            )
+        })
+        .collect();
     let class_of: Vec<u8> = STACKS
         .iter()
         .map(|&p| PolymorphClass::from(p).index())
@@ -152,13 +162,11 @@ pub(super) fn relabel(
         if stacks.len() < 2 || fraction <= 0.0 {
             continue;
         }
-        let nearest = reference
+        let ln = fraction.ln();
+        let nearest = ln_reference
             .iter()
-            .min_by(|a, b| {
-                let d = |r: f64| (fraction.ln() - r.max(f64::MIN_POSITIVE).ln()).abs();
-                d(a.1).total_cmp(&d(b.1))
-            })
-            .map(|&(p, _)| PolymorphClass::from(p).index());
+            .min_by(|a, b| (ln - a.1).abs().total_cmp(&(ln - b.1).abs()))
+            .map(|&(n, _)| n);
         if let Some(n) = nearest {
             if n != *c {
                 *c = n;

@@ -31,7 +31,7 @@
 //! agree on one lattice orientation (a single grain). For a known monolayer (declared, or
 //! counted from the absolute signal) the image's 2H-1L columns are read together with every
 //! evidence; where only the polymorph map says 2H-1L, each linked region is read on its own
-//! ([`assign_by_region`]) and the atom head's weak preference does not decide
+//! ([`assign`] with [`Trust::MapOnly`]) and the atom head's weak preference does not decide
 //! ([`Trust::MapOnly`]): a 2H-2L area read as 2H-1L also has "metal" columns on both
 //! sublattices, and there a weak reading would invent sites (`columns::column_roles`).
 
@@ -105,8 +105,24 @@ fn trefoil(
 
 /// The metal flags of the columns at `positions` (input px), given the atom head's
 /// `metal`, which columns lie in 2H-1L (`monolayer`), the vacancy calls (input px) and
-/// the nearest-neighbour distance `nn_px`.
+/// the nearest-neighbour distance `nn_px`: for a known monolayer all its columns read
+/// together, else each linked region on its own ([`by_region`]).
 pub fn assign(
+    positions: &[(f64, f64)],
+    metal: &[bool],
+    monolayer: &[bool],
+    vacancies: &[(f64, f64)],
+    nn_px: f64,
+    trust: Trust,
+) -> Assignment {
+    match trust {
+        Trust::Monolayer => together(positions, metal, monolayer, vacancies, nn_px, trust),
+        Trust::MapOnly => by_region(positions, metal, monolayer, vacancies, nn_px, trust),
+    }
+}
+
+/// [`assign`] with the `monolayer` columns read together.
+fn together(
     positions: &[(f64, f64)],
     metal: &[bool],
     monolayer: &[bool],
@@ -245,7 +261,7 @@ pub fn regions(positions: &[(f64, f64)], members: &[bool], nn_px: f64) -> Vec<Op
 /// [`MIN_REGION_COLUMNS`]), each on its own columns and the calls whose nearest column is
 /// one of them, with `trust`: a 2H-1L area decides its sublattices by its own evidence, and
 /// a stack read as 2H-1L elsewhere in the image, which has none, keeps its labels.
-pub fn assign_by_region(
+fn by_region(
     positions: &[(f64, f64)],
     metal: &[bool],
     monolayer: &[bool],
@@ -281,7 +297,7 @@ pub fn assign_by_region(
         let calls: Vec<usize> = (0..vacancies.len())
             .filter(|&c| call_region[c] == Some(r))
             .collect();
-        let a = assign(
+        let a = together(
             &cols.iter().map(|&k| positions[k]).collect::<Vec<_>>(),
             &cols.iter().map(|&k| metal[k]).collect::<Vec<_>>(),
             &vec![true; cols.len()],
@@ -453,7 +469,7 @@ mod tests {
             whole.metal[pos.len()..].iter().any(|&m| !m),
             "the whole image splits the stack too"
         );
-        let out = assign_by_region(&all, &head, &mono, &calls, 9.1, Trust::MapOnly);
+        let out = assign(&all, &head, &mono, &calls, 9.1, Trust::MapOnly);
         assert_eq!(out.evidence, Some(Evidence::Vacancies));
         assert_eq!(&out.metal[pos.len()..], &head[pos.len()..]);
         let interior = |k: usize| (pos[k].0 - 200.0).hypot(pos[k].1 - 200.0) < 40.0;
@@ -465,7 +481,7 @@ mod tests {
         let mono = vec![true; pos.len()];
         let known = assign(&pos, &weak, &mono, &[], 9.1, Trust::Monolayer);
         assert_eq!(known.evidence, Some(Evidence::AtomHead));
-        let map_only = assign_by_region(&pos, &weak, &mono, &[], 9.1, Trust::MapOnly);
+        let map_only = assign(&pos, &weak, &mono, &[], 9.1, Trust::MapOnly);
         assert_eq!((map_only.evidence, map_only.relabelled), (None, 0));
     }
 }
