@@ -123,6 +123,11 @@ pub struct PolymorphSummary {
     /// ([`crate::analysis::layers`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_count: Option<LayerCount>,
+    /// The 2H areas the depth of their vacancies showed to be monolayers
+    /// ([`crate::analysis::vacancy_depth`]); absent where 2H-1L was not allowed or the dose
+    /// gave the layer count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vacancy_depth: Option<VacancyDepth>,
 }
 
 /// What the layer count read from the absolute signal: the report's `polymorph.layer_count`.
@@ -141,6 +146,35 @@ pub struct LayerCount {
     pub measured_fraction: Option<f64>,
     /// Of the 2H family's pixels, the share whose layer count the signal changed.
     pub relabelled_fraction: f64,
+}
+
+/// What the vacancies' depth said of the areas read as 2H stacks: the report's
+/// `polymorph.vacancy_depth`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VacancyDepth {
+    /// Vacancy calls in the areas read as 2H-2L / 2H-3L whose depth could be measured.
+    pub calls: usize,
+    /// Their median depth: the share of a chalcogen column's signal above the hollows'
+    /// floor left at the call (monolayer VS1 0.5, VS2 0; 2H-2L 0.47–0.83).
+    pub median_depth: Option<f64>,
+    /// Linked areas read as 2H-2L / 2H-3L, and those relabelled 2H-1L.
+    pub areas: usize,
+    pub monolayer_areas: usize,
+    /// Of the pixels read as 2H-2L / 2H-3L, the share relabelled 2H-1L.
+    pub relabelled_fraction: f64,
+}
+
+impl VacancyDepth {
+    /// Share of the stacks' area that must be relabelled for the image to count as a known
+    /// monolayer, as a declared one does (its sublattices read together, calls on the
+    /// metal sublattice dropped).
+    pub const KNOWN_MONOLAYER: f64 = 0.9;
+
+    /// Whether the vacancies showed (nearly) all the area read as 2H stacks to be a
+    /// monolayer.
+    pub fn shows_monolayer(&self) -> bool {
+        self.monolayer_areas > 0 && self.relabelled_fraction >= Self::KNOWN_MONOLAYER
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -164,8 +164,9 @@ fn real_images_flag_carbon_where_there_is_carbon() {
                 "{name}: empty statistics"
             );
         }
-        // The WS₂ frame shows its W columns alone (1 chalcogen column to 840 W): the report
-        // says the chalcogen columns are not resolved; the Nion monolayers resolve theirs.
+        // The WS₂ frame's two sublattices read within 7 % of each other and 1 column is
+        // labelled chalcogen to 840 metal: the report says the chalcogen columns are not
+        // resolved (or not told from the metal ones); the Nion monolayers resolve theirs.
         let unresolved = r["warnings"].as_array().unwrap().iter().any(|w| {
             w.as_str()
                 .unwrap()

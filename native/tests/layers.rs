@@ -99,3 +99,70 @@ fn a_dose_without_the_optics_is_refused_naming_what_is_missing() {
     let o = run(&["--dose", "1e5", "--kv", "60", "--detector-mrad", "192-66"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("outer angle"));
 }
+
+/// Without the dose, a monolayer the network reads as a stack is told by the depth of its
+/// vacancies (`analysis::vacancy_depth`): a simulated WSe₂ monolayer (384², 0.12 Å/px, 5 %
+/// VS1, 2 % VS2) that the network alone reads as 2H-3L 56 % / 2H-2L 29 % / 2H-1L 15 %;
+/// its calls there read 0.30 of a Se₂ column (a bilayer's VS1 would read 0.74–0.83).
+#[test]
+fn vacancies_deep_as_a_monolayers_relabel_a_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let o = common::stemsight(&[
+        "simulate",
+        "--polymorph",
+        "2H-1L",
+        "--chemistry",
+        "WSe2",
+        "--size",
+        "384",
+        "--pixel-size",
+        "0.12",
+        "--vs1-fraction",
+        "0.05",
+        "--vs2-fraction",
+        "0.02",
+        "--seed",
+        "6",
+        "--out",
+        sim.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sim.join("truth.json")).unwrap()).unwrap();
+    let report = analyze(dir.path(), &sim.join("image.tif"), &["--chemistry", "WSe2"]);
+    let depth = &report["polymorph"]["vacancy_depth"];
+    eprintln!("{depth}");
+    assert!(
+        depth["relabelled_fraction"].as_f64().unwrap() > 0.5,
+        "{depth}"
+    );
+    assert!(depth["median_depth"].as_f64().unwrap() < 0.6, "{depth}");
+    // The truth: a monolayer whose vacancies are found.
+    assert!(
+        fraction(&report, "2H-1L") >= 0.95,
+        "{}",
+        report["polymorph"]
+    );
+    let found: Vec<(f64, f64)> = report["vacancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["x"].as_f64().unwrap(), v["y"].as_f64().unwrap()))
+        .collect();
+    let true_sites = truth["vacancies"].as_array().unwrap();
+    let hit = true_sites
+        .iter()
+        .filter(|v| {
+            let (x, y) = (v["x"].as_f64().unwrap(), v["y"].as_f64().unwrap());
+            found
+                .iter()
+                .any(|&(a, b)| (a - x).hypot(b - y) <= 0.6 / 0.12)
+        })
+        .count();
+    assert!(
+        hit * 10 >= true_sites.len() * 8,
+        "{hit} of {} found",
+        true_sites.len()
+    );
+}

@@ -327,8 +327,13 @@ pub(super) fn column_roles(
     let declared = &f.options.polymorphs;
     let declared_monolayer =
         declared.contains(&Polymorph::H2Mono) && declared.iter().all(|p| p.layers() == 1);
-    // With the dose known the 2H layer count is the signal's, not the map's guess.
-    let trust = if declared_monolayer || f.options.exposure.dose_e_per_a2.is_some() {
+    // With the dose known the 2H layer count is the signal's, not the map's guess; where
+    // the vacancies' depth showed the map's stacks to be a monolayer, it is theirs.
+    let shown = polymorphs
+        .vacancy_depth
+        .as_ref()
+        .is_some_and(VacancyDepth::shows_monolayer);
+    let trust = if declared_monolayer || f.options.exposure.dose_e_per_a2.is_some() || shown {
         sublattice::Trust::Monolayer
     } else {
         sublattice::Trust::MapOnly

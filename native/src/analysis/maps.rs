@@ -9,6 +9,7 @@ use super::lattice;
 use super::polymorph;
 use crate::crystal::PolymorphClass;
 use crate::error::{Error, ErrorKind, Result};
+use crate::findings::VacancyDepth;
 use crate::math::resample::bilinear;
 use crate::nn::tiling::{self, HeadMap, Maps, TilePlan};
 use rayon::prelude::*;
@@ -54,6 +55,9 @@ pub(super) fn tile_plan(f: &Frame) -> Result<TilePlan> {
 pub(super) struct PolymorphMap {
     pub(super) classes: Vec<u8>,
     pub(super) probability: Vec<f32>,
+    /// What the vacancies' depth said of the areas read as 2H stacks, once
+    /// [`super::vacancy_depth::relabel`] has read it.
+    pub(super) vacancy_depth: Option<VacancyDepth>,
 }
 
 impl PolymorphMap {
@@ -80,6 +84,7 @@ pub(super) fn polymorph_map(f: &Frame, maps: &Maps) -> Result<PolymorphMap> {
     Ok(PolymorphMap {
         classes,
         probability,
+        vacancy_depth: None,
     })
 }
 

@@ -26,6 +26,7 @@ pub mod scanline;
 pub mod sublattice;
 
 pub mod vacancy;
+pub mod vacancy_depth;
 
 mod columns;
 mod frame;
@@ -220,6 +221,7 @@ impl Analyzer {
         let positions = &located.positions;
         let dirt = contamination(&f, positions, &carbon_maps);
         let points = vacancy_candidates(&f, &maps)?;
+        vacancy_depth::relabel(&f, &mut polymorphs, &measure, positions, &points);
         let roles = column_roles(&f, &peaks, positions, &polymorphs, &points, &mut warnings);
         let points = drop_calls_on_metal_sites(points, &roles.calls_on_metal, &mut warnings);
         let columns = column_intensities(&f, roles.metal, positions, &polymorphs, &dirt, &measure);
@@ -258,6 +260,7 @@ impl Analyzer {
             summary,
             histogram,
             layer_count,
+            vacancy_depth: polymorphs.vacancy_depth.clone(),
             warnings,
         };
         let report = build_report(&f, &plan, findings, &areas, &dirt, source, timing);

@@ -100,6 +100,9 @@ pub fn warnings(report: &Report, grey_levels: usize, chemistry: Option<Chemistry
     if let Some(w) = layer_count_warning(report) {
         out.push(w);
     }
+    if let Some(w) = vacancy_depth_note(report) {
+        out.push(w);
+    }
     if let Some(w) = unresolved_chalcogen_warning(report) {
         out.push(w);
     }
@@ -169,6 +172,25 @@ fn unresolved_chalcogen_warning(report: &Report) -> Option<String> {
 /// Share of the material read as 2H-2L or 2H-3L from which the report says that a 2H
 /// stack's layer count rests on contrast alone.
 pub const STACKED_2H: f64 = 0.5;
+
+/// Where the vacancies' depth overruled the network's layer count: the two disagreed, and
+/// the report says which way it went and why.
+fn vacancy_depth_note(report: &Report) -> Option<String> {
+    let d = report.polymorph.vacancy_depth.as_ref()?;
+    let depth = d.median_depth?;
+    (d.monolayer_areas > 0).then(|| {
+        format!(
+            "{} of the {} area(s) the polymorph model read as 2H-2L/2H-3L were relabelled \
+             2H-1L ({:.0} % of that area): their vacancy calls ({} measured) leave a median \
+             {depth:.2} of a chalcogen column's signal above the hollows, as only a \
+             monolayer's can (a bilayer's VS1 leaves 0.74-0.83)",
+            d.monolayer_areas,
+            d.areas,
+            100.0 * d.relabelled_fraction,
+            d.calls
+        )
+    })
+}
 
 /// Most of the material read as 2H-2L / 2H-3L where the caller allowed a monolayer too.
 /// Frozen-phonon multislice (`scripts/physics/library/`, 80 kV, 23 mrad) gives the WSe₂

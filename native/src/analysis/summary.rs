@@ -149,6 +149,8 @@ pub(super) struct Findings {
     pub(super) histogram: IntensityHistogram,
     /// The 2H layer count read from the absolute signal, when the dose was given.
     pub(super) layer_count: Option<LayerCount>,
+    /// The 2H areas shown to be monolayers by their vacancies' depth.
+    pub(super) vacancy_depth: Option<VacancyDepth>,
     pub(super) warnings: Vec<String>,
 }
 
@@ -209,6 +211,7 @@ pub(super) fn build_report(
             hollow_occupancy: (third_sites > 0).then(|| held as f64 / third_sites as f64),
             third_sites,
             layer_count: found.layer_count,
+            vacancy_depth: found.vacancy_depth,
         },
         carbon: CarbonSummary {
             contaminated_fraction: areas.of_material(areas.material_dirty),
