@@ -7,7 +7,8 @@
 //! ranges) take S₂/Mo at 80 kV, 40–160 mrad from −7.4 % (30 mrad) and −11.9 % (35 mrad) to
 //! −1.5 %: in multislice the S₂ column gains on Mo as the probe narrows, most at low inner
 //! angles. 2H-1L at 200 kV, its own node of the fit, is within 2.2 % on these detectors;
-//! 2H-2L at 60 kV, 30 mrad (not in the convergence fit) within 2.7 %. The WS₂/WSe₂/MoSe₂
+//! 2H-2L at 60 kV, 30 mrad (not in the convergence fit, which 60 kV reads at the same
+//! momentum transfer) within 2.8 %. The WS₂/WSe₂/MoSe₂
 //! bilayers are rendered with their own gains (`gain_by_chemistry`): the WS₂ one within
 //! 1.6 %, where MoS₂'s gains missed it by 14.6 % (175 conditions in all). Defocus (±5 nm) and
 //! C3 (±5 µm) runs are
