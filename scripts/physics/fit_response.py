@@ -10,7 +10,10 @@ From the library (`library/runs/*.sites.csv`, 0.9 A disk integrals) this script 
 voltage and detector range:
   * `halo_fraction` f, from the hollow sites of the 2H cells;
   * W of every column of every cell, by inverting the disk sums over the lattice
-    (the disk of a column also collects its neighbours' tails);
+    (the disk of a column also collects its neighbours' tails). The kernel is the simulator's
+    image of a column: its probe (aperture sampled on the Fourier grid of the 32 A window, not
+    quite round at 60 kV), averaged over the lattice's direction, from every column in that
+    window (see `_disk_table`);
   * `sigma` of single atoms: Mo from 2H-1L, S from 1T (one S per column), W and Se from the
     WS2/WSe2/MoSe2 monolayers (Se through the S2 pair gain, as no library cell has one Se alone);
   * `gain` = W / (sum of the column's single-atom sigmas) for each column content in beam
@@ -23,8 +26,10 @@ voltage and detector range:
     own sigmas (heavier atoms channel more: MoS2's gains miss the WS2 bilayer by 15 %);
 
 `convergence`: factors on the metal and chalcogen sigma and a change of the halo fraction at
-the library's 20, 30 and 35 mrad runs relative to 23 mrad (see `fit_convergence`), carried to
-the other voltages at the same momentum transfer (see `convergence_by_voltage`).
+the library's 20, 30 and 35 mrad 2H-1L runs relative to 23 mrad (see `fit_convergence`), and
+factors on the gain of stacked columns from its 3R-3L run at 30 mrad (`stacked_convergence`),
+all at 80 kV, carried to the other voltages at the same momentum transfer (see
+`convergence_by_voltage`). No fit reads a 60 kV run at another convergence than 23 mrad.
 
 Fit nodes are the detector ranges in FIT_RANGES; the other library ranges are left out so that
 `native/tests/physics.rs` can check the simulator on conditions the fit never saw. Voltages
@@ -43,6 +48,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import map_coordinates
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -58,18 +64,34 @@ HALO_SIGMA = 1.5
 FIT_RANGES = [(40, 200), (50, 200), (60, 200), (70, 200), (80, 200), (90, 200), (100, 250)]
 CHEMISTRIES = {"MoS2": ("Mo", "S"), "WS2": ("W", "S"), "MoSe2": ("Mo", "Se"), "WSe2": ("W", "Se")}
 
-# Radial grid for the disk kernels.
+# Grids for the disk kernels: the simulator's 32 A probe window at 0.025 A, and distances out
+# to the window's corner.
 _H = 0.025
 _N = 1281  # 32 A: the simulator's probe window (a smaller one folds the Airy tails back)
+_HALF = _N * _H / 2
 _x = (np.arange(_N) - _N // 2) * _H
 _X, _Y = np.meshgrid(_x, _x)
 _R = np.hypot(_X, _Y)
-_DGRID = np.arange(0.0, 16.01, 0.05)
+_DGRID = np.arange(0.0, _HALF * math.sqrt(2) + 0.05, 0.05)
+_ANGLES = np.radians(np.arange(0.0, 360.0, 2.0))
 
 
 def _disk_table(img: np.ndarray) -> np.ndarray:
-    """Integral of a centred, normalised image over a 0.9 A disk centred d away, on _DGRID."""
-    return np.array([(img * (np.hypot(_X - d, _Y) < DISK_RADIUS)).sum() * _H * _H for d in _DGRID])
+    """Integral of a centred, normalised image (periodic in the probe window) over a 0.9 A
+    disk centred d away, on _DGRID: averaged over the direction of d, and 0 where the disk's
+    centre lies outside the window, as the simulator sums a column's probe over its window.
+    The simulator's probe is not round (its aperture is sampled on the window's Fourier grid,
+    15 samples across the radius at 60 kV, 23 mrad), so the tails differ with direction: 3.16 A
+    away the disk holds 0.00292 along the grid's axes and up to 0.00338 at 45 degrees (60 kV);
+    the lattice of an image lies at any angle to the grid."""
+    disk = (_R < DISK_RADIUS).astype(float)
+    maps = np.real(np.fft.ifft2(np.fft.fft2(np.fft.ifftshift(img)) * np.fft.fft2(np.fft.ifftshift(disk))))
+    maps = np.fft.fftshift(maps) * _H * _H
+    dx = np.outer(_DGRID, np.cos(_ANGLES))
+    dy = np.outer(_DGRID, np.sin(_ANGLES))
+    vals = map_coordinates(maps, [dy / _H + _N // 2, dx / _H + _N // 2], order=1, mode="grid-wrap")
+    inside = (np.abs(dx) <= _HALF) & (np.abs(dy) <= _HALF)
+    return (vals * inside).mean(axis=1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -105,15 +127,16 @@ def same_q_mrad(mrad: float, kv: float, source_kv: float) -> float:
 
 
 @functools.lru_cache(maxsize=None)
-def neighbour_distances(a: float, src: str, dst: str, rmax: float = 15.5) -> tuple[float, ...]:
-    """Distances from a site `src` column to every `dst` column within rmax (itself included)."""
+def neighbour_distances(a: float, src: str, dst: str, rmax: float = float(_DGRID[-1])) -> tuple[float, ...]:
+    """Distances from a site `src` column to every `dst` column within rmax (itself included;
+    the default reaches the corner of the simulator's probe window)."""
     b = a * math.sqrt(3)
     offs = L.site_offsets(a)
     x0, y0 = offs[src][0]
     out = []
     for ox, oy in offs[dst]:
-        for i in range(-6, 7):
-            for j in range(-4, 5):
+        for i in range(-9, 10):
+            for j in range(-6, 7):
                 d = math.hypot(ox + i * a - x0, oy + j * b - y0)
                 if d < rmax:
                     out.append(d)
@@ -274,10 +297,10 @@ def fit_convergence(runs, conditions) -> list[dict]:
 
     The library holds 2H-1L MoS2 at 80 kV with 20, 30 and 35 mrad besides 23. Its hollow gives
     the halo at each angle: `halo` is that fraction less the one 2H-1L gives at 23 mrad, added
-    to the 23 mrad fit's (at 20 mrad +0.02 to +0.03 on every range). Its Mo and S2 weights are
+    to the 23 mrad fit's (at 20 mrad 0 to +0.015). Its Mo and S2 weights are
     solved with the probe and halo of each angle and divided by those at 23 mrad. In multislice
-    the S2 column gains on Mo as the probe narrows (at 40-200 mrad and 35 mrad: S2 x1.36,
-    Mo x1.20; at 100-250 mrad x1.03 and x1.06), most at low inner angles; a per-atom sum with
+    the S2 column gains on Mo as the probe narrows (at 40-200 mrad and 35 mrad: S2 x1.37,
+    Mo x1.21; at 100-250 mrad x1.05 and x1.07), most at low inner angles; a per-atom sum with
     the narrower probe alone misses that. Measured at 80 kV only; S/Se alike (as W/Mo).
     """
     a = L.MATERIALS["MoS2"]["a"]
@@ -301,22 +324,79 @@ def fit_convergence(runs, conditions) -> list[dict]:
                         "chalcogen": round(w["B"] / ref["B"], 4), "halo": round(dh, 4)})
             print(f"convergence {conv:4.1f} mrad, {rng[0]:3d}-{rng[1]:3d}: metal x{w['A'] / ref['A']:.3f} "
                   f"chalcogen x{w['B'] / ref['B']:.3f} halo {dh:+.3f}")
+        stacked_convergence(runs, conditions, rng, [n for n in out if n["inner_mrad"] == rng[0]])
     return sorted(out, key=lambda n: (n["inner_mrad"], n["mrad"]))
 
 
-def convergence_factors(nodes: list[dict], conv: float, inner: float) -> tuple[float, float]:
-    """(metal, chalcogen) at `conv` and `inner` as the simulator reads one voltage's table:
-    linear between its convergence and inner angles, clamped to their ranges."""
+def stacked(key: str) -> str:
+    """A column's content in beam order with its empty layers dropped ("_|X2|M" -> "X2|M"):
+    the key of a stacked column's convergence factor."""
+    return "|".join(g for g in key.split("|") if g != "_")
+
+
+STACKED_CELL = "3R-3L"
+
+
+def stacked_convergence(runs, conditions, rng, nodes: list[dict]) -> None:
+    """Factors on the `gain` of stacked columns (metal and chalcogen in different layers) at
+    the convergence angles where the library holds a MoS2 stack at 80 kV besides 23 mrad (3R-3L at
+    30 mrad): the column's weight, solved with that angle's probe and halo, over its weight at 23
+    mrad and over what the element factors of `nodes` (2H-1L) give it. Keyed by content with
+    empty layers dropped (`stacked`; 3R-3L's two `S2 above Mo` columns averaged). In multislice
+    the stacked columns lose on the single ones as the probe narrows (80 kV, 30 mrad: 0.94-0.97
+    from 60 mrad up). Linear in convergence through 1 at 23 mrad and extended over the nodes'
+    angles; single-layer contents have none."""
+    a = L.MATERIALS["MoS2"]["a"]
+    cond = next(c for c in conditions if c["kv"] == 80 and c["inner_mrad"] == rng[0])
+    keys = column_keys(STACKED_CELL)
+    ref_rows = dict(perfect_cells(runs, 80, "MoS2")).get(STACKED_CELL)
+    by_conv = {n["mrad"]: n for n in nodes}
+    measured = {}
+    for conv, n in by_conv.items():
+        rows = dict(perfect_cells(runs, 80, "MoS2", conv)).get(STACKED_CELL)
+        if conv == CONVERGENCE_MRAD or rows is None or ref_rows is None:
+            continue
+        w23, _ = solve_cell(Kernel(80, cond["halo_fraction"]), a, STACKED_CELL, disks(ref_rows, rng))
+        w, _ = solve_cell(Kernel(80, cond["halo_fraction"] + n["halo"], conv), a, STACKED_CELL, disks(rows, rng))
+        factors = {}
+        for site, key in keys.items():
+            nm, nx = atoms_of(key)
+            plain = nm * cond["sigma"]["Mo"] + nx * cond["sigma"]["S"]
+            scaled = nm * cond["sigma"]["Mo"] * n["metal"] + nx * cond["sigma"]["S"] * n["chalcogen"]
+            factors.setdefault(stacked(key), []).append(w[site] / w23[site] / (scaled / plain))
+        measured[conv] = {k: float(np.mean(v)) for k, v in factors.items()}
+        print(f"stacked {conv:4.1f} mrad, {rng[0]:3d}-{rng[1]:3d}: "
+              + " ".join(f"{k} x{v:.3f}" for k, v in sorted(measured[conv].items())))
+    if not measured:
+        return
+    # One measured angle: the line through 1 at 23 mrad and it, at every node's angle.
+    (at, g), = measured.items()
+    for conv, n in by_conv.items():
+        t = (conv - CONVERGENCE_MRAD) / (at - CONVERGENCE_MRAD)
+        if conv != CONVERGENCE_MRAD:
+            n["gain"] = {k: round(1 + (v - 1) * t, 4) for k, v in sorted(g.items())}
+
+
+def convergence_factors(nodes: list[dict], conv: float, inner: float) -> tuple[float, float, float, dict]:
+    """(metal, chalcogen, halo, stacked gains) at `conv` and `inner` as the simulator reads one
+    voltage's table: linear between its convergence and inner angles, clamped to their ranges
+    (a stacked content a node lacks has 1 there)."""
     inners = sorted({n["inner_mrad"] for n in nodes})
     i, j, f = bracket(inners, inner)
+
+    def lerp(x, y, t):
+        return x + (y - x) * t
 
     def along(at):
         row = sorted((n for n in nodes if n["inner_mrad"] == at), key=lambda n: n["mrad"])
         a, b, g = bracket([n["mrad"] for n in row], conv)
-        return [row[a][k] * (1 - g) + row[b][k] * g for k in ("metal", "chalcogen", "halo")]
+        ga, gb = row[a].get("gain", {}), row[b].get("gain", {})
+        gains = {k: lerp(ga.get(k, 1.0), gb.get(k, 1.0), g) for k in sorted(set(ga) | set(gb))}
+        return [row[a][k] * (1 - g) + row[b][k] * g for k in ("metal", "chalcogen", "halo")] + [gains]
 
-    (ma, ca, ha), (mb, cb, hb) = along(inners[i]), along(inners[j])
-    return ma * (1 - f) + mb * f, ca * (1 - f) + cb * f, ha * (1 - f) + hb * f
+    (ma, ca, ha, ga), (mb, cb, hb, gb) = along(inners[i]), along(inners[j])
+    gains = {k: lerp(ga.get(k, 1.0), gb.get(k, 1.0), f) for k in sorted(set(ga) | set(gb))}
+    return ma * (1 - f) + mb * f, ca * (1 - f) + cb * f, ha * (1 - f) + hb * f, gains
 
 
 def convergence_by_voltage(nodes80: list[dict], voltages) -> list[dict]:
@@ -326,11 +406,10 @@ def convergence_by_voltage(nodes80: list[dict], voltages) -> list[dict]:
     25.7 mrad over 34.3 mrad against 19.7 mrad; angles beyond the 80 kV table clamp to it, so
     at 200 kV 23-35 mrad all read its 35 mrad). Factors divide, halo changes subtract; at
     23 mrad every voltage has 1, 1 and 0. Checked on the library's 2H-1L at 60 kV, 30 mrad,
-    which no fit reads: solved alike it gives Mo x1.034, S2 x1.098 and a halo change of -0.045
-    at 40-200 mrad (this table: x1.066, x1.124, -0.030; the 80 kV factors at the same angle,
-    as used before: x1.106, x1.190, 0), over the seven fit ranges 2.8 % rms from this table's
-    factors (4.7 % from those at the same angle) and its halo changes -0.025 to -0.045
-    (this table's -0.014 to -0.030)."""
+    which no fit reads: solved alike it gives Mo x1.073, S2 x1.140 and a halo change of -0.010
+    at 40-200 mrad (this table: x1.089, x1.147, -0.004), over the seven fit ranges 1.6 % rms
+    from this table's factors and its halo changes -0.010 to +0.015 (this table's -0.009 to
+    +0.010)."""
     out = []
     for kv in voltages:
         for n in nodes80:
@@ -338,9 +417,14 @@ def convergence_by_voltage(nodes80: list[dict], voltages) -> list[dict]:
                 out.append({"kv": kv, **n})
                 continue
             conv, inner, ref = (same_q_mrad(x, kv, 80) for x in (n["mrad"], n["inner_mrad"], CONVERGENCE_MRAD))
-            (m, c, h), (m0, c0, h0) = convergence_factors(nodes80, conv, inner), convergence_factors(nodes80, ref, inner)
-            out.append({"kv": kv, "mrad": n["mrad"], "inner_mrad": n["inner_mrad"],
-                        "metal": round(m / m0, 4), "chalcogen": round(c / c0, 4), "halo": round(h - h0, 4)})
+            (m, c, h, g), (m0, c0, h0, g0) = (convergence_factors(nodes80, conv, inner),
+                                              convergence_factors(nodes80, ref, inner))
+            node = {"kv": kv, "mrad": n["mrad"], "inner_mrad": n["inner_mrad"],
+                    "metal": round(m / m0, 4), "chalcogen": round(c / c0, 4), "halo": round(h - h0, 4)}
+            gain = {k: round(g[k] / g0[k], 4) for k in g}
+            if any(v != 1.0 for v in gain.values()):
+                node["gain"] = gain
+            out.append(node)
     return sorted(out, key=lambda n: (n["kv"], n["inner_mrad"], n["mrad"]))
 
 
