@@ -27,8 +27,8 @@ voltage and detector range:
 
 `convergence`: factors on the metal and chalcogen sigma and a change of the halo fraction at
 the library's 20, 30 and 35 mrad 2H-1L runs relative to 23 mrad (see `fit_convergence`), and
-factors on the gain of stacked columns from its 3R-3L run at 30 mrad (`stacked_convergence`),
-all at 80 kV, carried to the other voltages at the same momentum transfer (see
+factors on the gain of the contents those miss, stacked columns from its 3R-3L run and one S
+alone from its 1T-1L run at 30 mrad (`stacked_convergence`), all at 80 kV, carried to the other voltages at the same momentum transfer (see
 `convergence_by_voltage`). No fit reads a 60 kV run at another convergence than 23 mrad.
 
 Fit nodes are the detector ranges in FIT_RANGES; the other library ranges are left out so that
@@ -334,39 +334,48 @@ def stacked(key: str) -> str:
     return "|".join(g for g in key.split("|") if g != "_")
 
 
-STACKED_CELL = "3R-3L"
+# Cells whose contents get convergence factors of their own at 80 kV (besides 23 mrad): the
+# 3R-3L stack for the stacked columns, the 1T monolayer for one chalcogen alone.
+CONTENT_CELLS = ("3R-3L", "1T-1L")
+# Contents that the element factors (2H-1L) define and so have no factor of their own.
+ELEMENT_CONTENTS = ("M", "X2")
 
 
 def stacked_convergence(runs, conditions, rng, nodes: list[dict]) -> None:
-    """Factors on the `gain` of stacked columns (metal and chalcogen in different layers) at
-    the convergence angles where the library holds a MoS2 stack at 80 kV besides 23 mrad (3R-3L at
-    30 mrad): the column's weight, solved with that angle's probe and halo, over its weight at 23
+    """Factors on the `gain` of column contents the element factors miss, at the convergence
+    angles where the library holds the cell at 80 kV besides 23 mrad (3R-3L and 1T-1L at 30
+    mrad): the column's weight, solved with that angle's probe and halo, over its weight at 23
     mrad and over what the element factors of `nodes` (2H-1L) give it. Keyed by content with
-    empty layers dropped (`stacked`; 3R-3L's two `S2 above Mo` columns averaged). In multislice
-    the stacked columns lose on the single ones as the probe narrows (80 kV, 30 mrad: 0.94-0.97
-    from 60 mrad up). Linear in convergence through 1 at 23 mrad and extended over the nodes'
-    angles; single-layer contents have none."""
+    empty layers dropped (`stacked`; columns of one content averaged: 3R-3L's two `S2 above Mo`,
+    1T's two lone S). In multislice the stacked columns lose on the single ones as the probe
+    narrows (80 kV, 30 mrad: 0.94-0.97 from 60 mrad up), and one S alone loses on the S2 pair
+    (x0.94-0.96 at 40-60 mrad). Linear in convergence through 1 at 23 mrad and extended over
+    the nodes' angles; the lone Mo and the S2 pair (the element factors' own) and the 2H
+    trilayer contents have none."""
     a = L.MATERIALS["MoS2"]["a"]
     cond = next(c for c in conditions if c["kv"] == 80 and c["inner_mrad"] == rng[0])
-    keys = column_keys(STACKED_CELL)
-    ref_rows = dict(perfect_cells(runs, 80, "MoS2")).get(STACKED_CELL)
     by_conv = {n["mrad"]: n for n in nodes}
     measured = {}
-    for conv, n in by_conv.items():
-        rows = dict(perfect_cells(runs, 80, "MoS2", conv)).get(STACKED_CELL)
-        if conv == CONVERGENCE_MRAD or rows is None or ref_rows is None:
-            continue
-        w23, _ = solve_cell(Kernel(80, cond["halo_fraction"]), a, STACKED_CELL, disks(ref_rows, rng))
-        w, _ = solve_cell(Kernel(80, cond["halo_fraction"] + n["halo"], conv), a, STACKED_CELL, disks(rows, rng))
-        factors = {}
-        for site, key in keys.items():
-            nm, nx = atoms_of(key)
-            plain = nm * cond["sigma"]["Mo"] + nx * cond["sigma"]["S"]
-            scaled = nm * cond["sigma"]["Mo"] * n["metal"] + nx * cond["sigma"]["S"] * n["chalcogen"]
-            factors.setdefault(stacked(key), []).append(w[site] / w23[site] / (scaled / plain))
-        measured[conv] = {k: float(np.mean(v)) for k, v in factors.items()}
-        print(f"stacked {conv:4.1f} mrad, {rng[0]:3d}-{rng[1]:3d}: "
-              + " ".join(f"{k} x{v:.3f}" for k, v in sorted(measured[conv].items())))
+    for cell in CONTENT_CELLS:
+        keys = column_keys(cell)
+        ref_rows = dict(perfect_cells(runs, 80, "MoS2")).get(cell)
+        for conv, n in by_conv.items():
+            rows = dict(perfect_cells(runs, 80, "MoS2", conv)).get(cell)
+            if conv == CONVERGENCE_MRAD or rows is None or ref_rows is None:
+                continue
+            w23, _ = solve_cell(Kernel(80, cond["halo_fraction"]), a, cell, disks(ref_rows, rng))
+            w, _ = solve_cell(Kernel(80, cond["halo_fraction"] + n["halo"], conv), a, cell, disks(rows, rng))
+            factors = {}
+            for site, key in keys.items():
+                if not key or stacked(key) in ELEMENT_CONTENTS:
+                    continue
+                nm, nx = atoms_of(key)
+                plain = nm * cond["sigma"]["Mo"] + nx * cond["sigma"]["S"]
+                scaled = nm * cond["sigma"]["Mo"] * n["metal"] + nx * cond["sigma"]["S"] * n["chalcogen"]
+                factors.setdefault(stacked(key), []).append(w[site] / w23[site] / (scaled / plain))
+            measured.setdefault(conv, {}).update({k: float(np.mean(v)) for k, v in factors.items()})
+            print(f"content {cell} {conv:4.1f} mrad, {rng[0]:3d}-{rng[1]:3d}: "
+                  + " ".join(f"{k} x{float(np.mean(v)):.3f}" for k, v in sorted(factors.items())))
     if not measured:
         return
     # One measured angle: the line through 1 at 23 mrad and it, at every node's angle.
