@@ -3,17 +3,18 @@
 //! (`scripts/physics/fit_response.py`) left out: 40–160, 54–200, 61–183, 66–192, 40–250,
 //! 60–250 and 80–250 mrad; on the vacancy cell, which the fit never reads; and on the runs
 //! at 20, 30 and 35 mrad convergence and at 200 kV. The response's convergence factors
-//! (`fit_response.py::fit_convergence`, solved from 2H-1L at 80 kV on the fit's detector
-//! ranges) take S₂/Mo at 80 kV, 40–160 mrad from −7.4 % (30 mrad) and −11.9 % (35 mrad) to
-//! −1.5 %: in multislice the S₂ column gains on Mo as the probe narrows, most at low inner
-//! angles. 2H-1L at 200 kV, its own node of the fit, is within 2.2 % on these detectors;
-//! 2H-2L at 60 kV, 30 mrad (not in the convergence fit) within 2.7 %. The WS₂/WSe₂/MoSe₂
-//! bilayers are rendered with their own gains (`gain_by_chemistry`): the WS₂ one within
-//! 1.6 %, where MoS₂'s gains missed it by 14.6 % (175 conditions in all). Defocus (±5 nm) and
+//! (`fit_response.py::fit_convergence`, solved from 2H-1L, 3R-3L and 1T-1L at 80 kV on the
+//! fit's detector ranges) take S₂/Mo at 80 kV, 40–160 mrad from −7.4 % (30 mrad) and −11.9 %
+//! (35 mrad) to −1.4 %: in multislice the S₂ column gains on Mo as the probe narrows, most at
+//! low inner angles. 2H-1L at 200 kV, its own node of the fit, is within 1.3 % on these
+//! detectors. The runs at 60 kV, 30 mrad are read by no fit (60 kV reads the 80 kV factors at
+//! the same momentum transfer): 1T-1L/2H-1L/2H-2L/2H-3L/3R-2L/3R-3L within 4.7 %. The
+//! WS₂/WSe₂/MoSe₂ bilayers are rendered with their own gains (`gain_by_chemistry`): the WS₂ one within
+//! 1.8 %, where MoS₂'s gains missed it by 14.6 % (238 conditions in all). Defocus (±5 nm) and
 //! C3 (±5 µm) runs are
 //! rendered with the simulator's aberrated probe (C1 = −abTEM's defocus) and held to the 5 %:
 //! the response is fitted without them, and the probe model carries them (2H-1L, 80 kV:
-//! within 3.9 %, hollow within 15.6 %).
+//! within 4.3 %, hollow within 14.8 %).
 //!
 //! Both sides are measured alike: the image integrated over 0.9 Å disks at the columns and
 //! the hollow sites, and the column FWHM from the azimuthal average. The simulator runs at
