@@ -144,12 +144,7 @@ fn vacancies_deep_as_a_monolayers_relabel_a_stack() {
         "{}",
         report["polymorph"]
     );
-    let found: Vec<(f64, f64)> = report["vacancies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| (v["x"].as_f64().unwrap(), v["y"].as_f64().unwrap()))
-        .collect();
+    let found: Vec<(f64, f64)> = common::vacancy_positions(&report);
     let true_sites = truth["vacancies"].as_array().unwrap();
     let hit = true_sites
         .iter()

@@ -40,12 +40,7 @@ fn labels(path: &Path) -> (Vec<(f64, f64)>, usize) {
 fn precision_recall(report: &serde_json::Value, labelled: &[(f64, f64)]) -> (f64, f64) {
     let px = report["image"]["pixel_size_angstrom"].as_f64().unwrap();
     let radius = 3.282 / 3f64.sqrt() / 2.0 / px;
-    let calls: Vec<(f64, f64)> = report["vacancies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| (v["x"].as_f64().unwrap(), v["y"].as_f64().unwrap()))
-        .collect();
+    let calls: Vec<(f64, f64)> = common::vacancy_positions(report);
     let mut taken = vec![false; labelled.len()];
     let mut hits = 0;
     for &(x, y) in &calls {

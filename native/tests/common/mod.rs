@@ -56,3 +56,14 @@ pub fn small_image(dir: &Path, name: &str, seed: u64) -> PathBuf {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out.join("image.tif")
 }
+
+/// The report's vacancies as (x, y) in input pixels.
+#[allow(dead_code)] // not every test file reads vacancies
+pub fn vacancy_positions(report: &serde_json::Value) -> Vec<(f64, f64)> {
+    report["vacancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["x"].as_f64().unwrap(), v["y"].as_f64().unwrap()))
+        .collect()
+}
