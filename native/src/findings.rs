@@ -198,6 +198,11 @@ pub struct CarbonSummary {
     /// Part of the contaminated area where the lattice showed no empty sites to check.
     #[serde(default)]
     pub unchecked_fraction: f64,
+    /// With the dose known, the part left out because the signal exceeds the simulated
+    /// share of the stack by [`crate::analysis::carbon::SIGNAL_CARBON_EXCESS`] or more where
+    /// the map and the hollows kept it.
+    #[serde(default)]
+    pub signal_excess_fraction: f64,
     /// Empty hollow sites found among the columns, and their median excess signal
     /// (units of the local column–hollow contrast, 0 at the image's cleanest hollows).
     #[serde(default)]

@@ -71,7 +71,7 @@ Scoring of these groups (pixel maps that `stemsight eval` does not split): --lin
 symlinks every image as DIR/<group>__<k>.tif, `stemsight analyze DIR/*.tif --out ANALYSIS`
 writes the engine's maps, and --score ANALYSIS [--eval-dir EVAL] prints per group the
 polymorph accuracy of each junction side >= 5 A from the boundary, the share of the
-carbon-free area (and of the patch) flagged as carbon (contamination.tif codes 1-2, as eval
+carbon-free area (and of the patch) flagged as carbon (contamination.tif codes 1, 2 and 4, as eval
 counts), with column recall/precision from eval_testset.sh's JSONs.
 
 Usage:
@@ -616,7 +616,7 @@ def distance_outside(mask: np.ndarray, px: float) -> np.ndarray:
 
 def score_folder(folder: Path, analysis: Path, margin: float = SCORE_MARGIN) -> dict:
     """Pixel scores of one junction or carbon-patch folder against the engine's maps in
-    `analysis` (polymorph.tif, contamination.tif: codes 1 and 2 are the pixels the report
+    `analysis` (polymorph.tif, contamination.tif: codes 1, 2 and 4 are the pixels the report
     leaves out as carbon, as `stemsight eval` counts them). Junction: accuracy of each side's
     class over the pixels at least `margin` A from the other side (distance from pixel centre
     to pixel centre), and the share of each side flagged as carbon (there is none). Carbon patch: the share of the carbon-free pixels flagged (all, and those
@@ -626,7 +626,7 @@ def score_folder(folder: Path, analysis: Path, margin: float = SCORE_MARGIN) -> 
     px = src["pixel_size_angstrom"]
     truth = tifffile.imread(folder / "polymorph.tif")
     pred = tifffile.imread(analysis / "polymorph.tif")
-    flagged = np.isin(tifffile.imread(analysis / "contamination.tif"), (1, 2))
+    flagged = np.isin(tifffile.imread(analysis / "contamination.tif"), (1, 2, 4))
     assert pred.shape == truth.shape == flagged.shape, (folder, analysis)
     out = dict(kind=src["kind"], flagged=float(flagged.mean()), polymorph_accuracy=float((pred == truth).mean()))
     if src["kind"] == "junction":

@@ -77,6 +77,14 @@ pub const HOLLOW_CLEAN_EXCESS: f64 = 0.15;
 /// the highest IoU that leaves carbon-free material ≤ 5 % flagged (the hollow check's IoU
 /// on the 2H held-out images is 0.30 too).
 pub const TROUGH_CLEAN_EXCESS: f64 = 0.10;
+/// With the dose known: the signal, averaged over [`crate::analysis::layers::WINDOW_A`], over
+/// the simulated share of the 2H stack the pixel was counted as, at or above which the
+/// pixel holds carbon. On the frozen-phonon patch images (80 kV, 40–160 and 66–192 mrad,
+/// 10⁴ and 10⁵ e⁻/Å²) the carbon-free pixels ≥ 5 Å from a patch read at most 1.14 (99th
+/// percentile ≤ 1.06), the inside of 20 Å patches 1.18–1.29 (10th percentile–median), of
+/// 10 Å patches 1.07–1.14 and of 5 Å ones 1.01–1.07: 20 Å patches are found, thinner ones
+/// in part or not.
+pub const SIGNAL_CARBON_EXCESS: f64 = 1.15;
 /// Averaging of the hollow excess, in Å (σ): a few unit cells, finer than a patch.
 pub const HOLLOW_SMOOTHING_A: f64 = 5.0;
 /// Hollows within about σ needed before the lattice's word counts.
@@ -96,17 +104,23 @@ pub enum Call {
     /// filled lattice) are at the image's clean level: the map answered to something
     /// other than carbon (probe, dose, processing, a stack with filled hollows).
     Cleared = 3,
+    /// With the dose known, the signal exceeds the simulated share of the stack the pixel
+    /// holds by [`SIGNAL_CARBON_EXCESS`] or more: extra scattering material on the crystal
+    /// whatever the map and the hollows say ([`crate::analysis::layers`]).
+    Signal = 4,
 }
 
 impl Call {
     /// Whether the pixel is left out of the clean statistics.
     pub fn excluded(self) -> bool {
-        matches!(self, Call::Confirmed | Call::Unchecked)
+        matches!(self, Call::Confirmed | Call::Unchecked | Call::Signal)
     }
 
     /// Whether the call stored as `code` (`Call as u8`) leaves the pixel out.
     pub fn excluded_code(code: u8) -> bool {
-        code == Call::Confirmed as u8 || code == Call::Unchecked as u8
+        [Call::Confirmed, Call::Unchecked, Call::Signal]
+            .iter()
+            .any(|&c| c as u8 == code)
     }
 }
 
@@ -147,9 +161,46 @@ pub fn calls(map_dirty: &[bool], hollows: Evidence, troughs: Evidence) -> Vec<Ca
         .collect()
 }
 
+/// Marks [`Call::Signal`] every pixel whose signal `excess` (the signal over its stack's
+/// simulated share; `NaN` where there is none) reaches [`SIGNAL_CARBON_EXCESS`] and that the
+/// map and the hollows did not already leave out. An empty `excess` (no dose) changes
+/// nothing.
+pub fn with_signal(calls: &mut [Call], excess: &[f32]) {
+    for (c, &e) in calls.iter_mut().zip(excess) {
+        if e as f64 >= SIGNAL_CARBON_EXCESS && !c.excluded() {
+            *c = Call::Signal;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_signal_excess_overrules_a_clean_or_cleared_call() {
+        let mut calls = [
+            Call::Clean,
+            Call::Cleared,
+            Call::Confirmed,
+            Call::Clean,
+            Call::Clean,
+        ];
+        with_signal(&mut calls, &[1.2, 1.2, 1.2, 1.1, f32::NAN]);
+        assert_eq!(
+            calls,
+            [
+                Call::Signal,
+                Call::Signal,
+                Call::Confirmed,
+                Call::Clean,
+                Call::Clean
+            ]
+        );
+        assert!(Call::Signal.excluded() && Call::excluded_code(Call::Signal as u8));
+        with_signal(&mut calls[3..], &[]);
+        assert_eq!(calls[3], Call::Clean);
+    }
 
     #[test]
     fn troughs_decide_where_no_hollow_can() {

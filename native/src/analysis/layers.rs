@@ -29,12 +29,18 @@ use crate::crystal::{Chemistry, Polymorph, PolymorphClass};
 use crate::error::{Error, Result};
 use crate::findings::LayerCount;
 use crate::io::Acquisition;
+use crate::math::distance::squared_distance;
 use crate::math::smooth;
 use crate::sim::reference::{perfect_patch, Optics};
 
 /// Radius (σ, Å) the local signal is averaged over: about two unit cells, so a pixel 5 Å
 /// from a junction reads its own side.
 pub const WINDOW_A: f64 = 3.0;
+
+/// Distance (Å) from a change of class or the image border within which the signal excess
+/// is not read: the average over [`WINDOW_A`] mixes the two sides there (a monolayer pixel
+/// 3 Å from a bilayer reads its share high), or repeats the edge pixels.
+pub const BOUNDARY_A: f64 = 2.0 * WINDOW_A;
 
 /// Every how many 2H pixels one joins the reported median share: a 4096² model grid holds
 /// 16 M pixels, and a 1-in-16 sample of a map averaged over 3 Å loses nothing of its median.
@@ -150,7 +156,8 @@ pub(super) fn relabel(
         .collect();
     let mut measured = Vec::new();
     let (mut total, mut changed) = (0usize, 0usize);
-    for (c, &v) in map.classes.iter_mut().zip(&local) {
+    let mut excess = vec![f32::NAN; local.len()];
+    for ((c, &v), e) in map.classes.iter_mut().zip(&local).zip(&mut excess) {
         if !class_of.contains(c) {
             continue;
         }
@@ -159,21 +166,26 @@ pub(super) fn relabel(
             measured.push(fraction);
         }
         total += 1;
-        if stacks.len() < 2 || fraction <= 0.0 {
+        if fraction <= 0.0 {
             continue;
         }
         let ln = fraction.ln();
-        let nearest = ln_reference
-            .iter()
-            .min_by(|a, b| (ln - a.1).abs().total_cmp(&(ln - b.1).abs()))
-            .map(|&(n, _)| n);
-        if let Some(n) = nearest {
-            if n != *c {
+        if stacks.len() >= 2 {
+            let nearest = ln_reference
+                .iter()
+                .min_by(|a, b| (ln - a.1).abs().total_cmp(&(ln - b.1).abs()))
+                .map(|&(n, _)| n);
+            if let Some(n) = nearest.filter(|n| n != c) {
                 *c = n;
                 changed += 1;
             }
         }
+        if let Some(&(_, r)) = ln_reference.iter().find(|(n, _)| n == c) {
+            *e = (ln - r).exp() as f32;
+        }
     }
+    clear_near_class_changes(&mut excess, &map.classes, f.gw, f.gh, BOUNDARY_A / px);
+    map.signal_excess = excess;
     let measured_fraction = (!measured.is_empty()).then(|| intensity::median(&mut measured));
     Ok(Some(LayerCount {
         dose_e_per_angstrom2: optics.dose_e_per_angstrom2,
@@ -187,4 +199,51 @@ pub(super) fn relabel(
         measured_fraction,
         relabelled_fraction: changed as f64 / total.max(1) as f64,
     }))
+}
+
+/// Sets `excess` to `NaN` within `radius_px` of the image border (where the average runs
+/// over repeated edge pixels) or of a pixel whose class differs from a 4-neighbour's (a
+/// junction, an edge to vacuum or to another family).
+fn clear_near_class_changes(
+    excess: &mut [f32],
+    classes: &[u8],
+    w: usize,
+    h: usize,
+    radius_px: f64,
+) {
+    let change: Vec<bool> = (0..classes.len())
+        .map(|i| {
+            let (x, y, c) = (i % w, i / w, classes[i]);
+            let border = x == 0 || y == 0 || x + 1 == w || y + 1 == h;
+            border || (x + 1 < w && classes[i + 1] != c) || (y + 1 < h && classes[i + w] != c)
+        })
+        .collect();
+    let d2 = squared_distance(&change, w, h);
+    let r2 = radius_px * radius_px;
+    for (e, &d) in excess.iter_mut().zip(&d2) {
+        if d < r2 {
+            *e = f32::NAN;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_excess_is_not_read_beside_a_change_of_class() {
+        let (w, h) = (30, 9);
+        let classes: Vec<u8> = (0..w * h).map(|i| if i % w < 15 { 1 } else { 2 }).collect();
+        let mut excess = vec![1.0f32; w * h];
+        clear_near_class_changes(&mut excess, &classes, w, h, 3.0);
+        // The middle row, 4 px from the top and bottom: the change lies between columns 14
+        // and 15 (marked on column 14), the border on columns 0 and 29.
+        let row: Vec<bool> = excess[4 * w..5 * w].iter().map(|e| e.is_nan()).collect();
+        assert_eq!(row.iter().filter(|&&n| n).count(), 11, "{row:?}");
+        assert!(row[2] && !row[3] && row[12] && row[16] && !row[11] && !row[17] && row[27]);
+        let mut same = vec![1.0f32; w * h];
+        clear_near_class_changes(&mut same, &vec![1u8; w * h], w, h, 3.0);
+        assert!(!same[4 * w + 3].is_nan() && same[4 * w + 2].is_nan() && same[w + 10].is_nan());
+    }
 }

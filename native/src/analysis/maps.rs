@@ -58,6 +58,10 @@ pub(super) struct PolymorphMap {
     /// What the vacancies' depth said of the areas read as 2H stacks, once
     /// [`super::vacancy_depth::relabel`] has read it.
     pub(super) vacancy_depth: Option<VacancyDepth>,
+    /// With the dose known, each 2H pixel's signal over the simulated share of the stack it
+    /// was counted as (`NaN` near a change of class and outside the 2H family); empty
+    /// without the dose ([`super::layers::relabel`]).
+    pub(super) signal_excess: Vec<f32>,
 }
 
 impl PolymorphMap {
@@ -85,6 +89,7 @@ pub(super) fn polymorph_map(f: &Frame, maps: &Maps) -> Result<PolymorphMap> {
         classes,
         probability,
         vacancy_depth: None,
+        signal_excess: Vec::new(),
     })
 }
 
@@ -121,6 +126,8 @@ pub(super) struct Contamination {
     pub(super) calls: Vec<carbon::Call>,
     /// Whether each model pixel is left out of the clean statistics.
     pub(super) dirty: Vec<bool>,
+    /// Material pixels the carbon map puts above its threshold, whatever else decided.
+    pub(super) map_material: usize,
 }
 
 impl Contamination {
@@ -165,6 +172,7 @@ pub(super) fn contamination(
     f: &Frame,
     positions: &[(f64, f64)],
     carbon_maps: &CarbonMaps,
+    polymorphs: &PolymorphMap,
 ) -> Contamination {
     let (w, h, pixel_size) = (f.w, f.h, f.pixel_size);
     let options = f.options;
@@ -187,11 +195,18 @@ pub(super) fn contamination(
         count: if options.hollow_check { count } else { &[] },
         clean_excess,
     };
-    let calls = carbon::calls(
-        &carbon::mask(&carbon_maps.smoothed, options.carbon_threshold),
+    let map_dirty = carbon::mask(&carbon_maps.smoothed, options.carbon_threshold);
+    let map_material = map_dirty
+        .iter()
+        .zip(&polymorphs.classes)
+        .filter(|&(&d, &c)| d && c != 0)
+        .count();
+    let mut calls = carbon::calls(
+        &map_dirty,
         evidence(&local_excess, &local_count, carbon::HOLLOW_CLEAN_EXCESS),
         evidence(&trough_excess, &trough_count, carbon::TROUGH_CLEAN_EXCESS),
     );
+    carbon::with_signal(&mut calls, &polymorphs.signal_excess);
     let dirty: Vec<bool> = calls.iter().map(|c| c.excluded()).collect();
     Contamination {
         held_third_sites,
@@ -202,6 +217,7 @@ pub(super) fn contamination(
         local_count,
         calls,
         dirty,
+        map_material,
     }
 }
 

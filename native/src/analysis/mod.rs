@@ -219,7 +219,7 @@ impl Analyzer {
         let located = correct_scan_lines(&f, located, line_correction);
         checkpoint()?;
         let positions = &located.positions;
-        let dirt = contamination(&f, positions, &carbon_maps);
+        let dirt = contamination(&f, positions, &carbon_maps, &polymorphs);
         let points = vacancy_candidates(&f, &maps)?;
         vacancy_depth::relabel(&f, &mut polymorphs, &measure, positions, &points);
         let roles = column_roles(&f, &peaks, positions, &polymorphs, &points, &mut warnings);

@@ -24,6 +24,9 @@ pub(super) struct Areas {
     /// Material the map flags but the hollows clear, and material with no hollows to check.
     pub(super) cleared: usize,
     pub(super) unchecked: usize,
+    /// Material the carbon map flags, and material left out by the signal excess alone.
+    pub(super) map_flagged: usize,
+    pub(super) signal: usize,
     /// Material left out of the statistics.
     pub(super) excluded: usize,
     /// Clean material inside the border band and away from vacuum.
@@ -73,6 +76,8 @@ pub(super) fn material_areas(
         material_dirty,
         cleared: material_with(carbon::Call::Cleared),
         unchecked: material_with(carbon::Call::Unchecked),
+        map_flagged: dirt.map_material,
+        signal: material_with(carbon::Call::Signal),
         excluded: if filter { material_dirty } else { 0 },
         counted,
         fractions: polymorph::fractions(classes, |_| true),
@@ -219,7 +224,8 @@ pub(super) fn build_report(
             scale_angstrom: scale,
             above_film: carbon_card.is_some_and(|h| h.above_film),
             filter_applied: filter,
-            map_fraction: areas.of_material(areas.material_dirty + areas.cleared),
+            map_fraction: areas.of_material(areas.map_flagged),
+            signal_excess_fraction: areas.of_material(areas.signal),
             cleared_by_hollows_fraction: areas.of_material(areas.cleared),
             unchecked_fraction: areas.of_material(areas.unchecked),
             hollow_sites: dirt.hollow_sites,
