@@ -146,6 +146,11 @@ pub struct LayerCount {
     pub measured_fraction: Option<f64>,
     /// Of the 2H family's pixels, the share whose layer count the signal changed.
     pub relabelled_fraction: f64,
+    /// The measured share lies more than [`crate::analysis::layers::DOSE_MISMATCH`] times
+    /// outside the stacks' range: the image is not in detected electrons at this dose, and
+    /// neither the layer count nor the carbon excess was read from it.
+    #[serde(default)]
+    pub dose_mismatch: bool,
 }
 
 /// What the vacancies' depth said of the areas read as 2H stacks: the report's

@@ -80,7 +80,49 @@ fn the_dose_gives_the_layer_count_the_contrast_cannot() {
             "{stem}: the simulator's {truth} is {reference}, multislice {measured}"
         );
         assert_eq!(count["kv"].as_f64().unwrap(), kv.parse::<f64>().unwrap());
+        assert_eq!(count["dose_mismatch"].as_bool(), Some(false));
     }
+}
+
+/// A dose that does not fit the image (here 100× the true one, as for an image scaled to
+/// another range) is said so, and neither recounts the layers nor flags carbon.
+#[test]
+fn a_dose_the_signal_contradicts_is_warned_about_and_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stem, chemistry, kv, detector, _) = CASES[0];
+    let image = fixture(stem);
+    let plain = analyze(dir.path(), &image, &["--chemistry", chemistry]);
+    let wrong = analyze(
+        dir.path(),
+        &image,
+        &[
+            "--chemistry",
+            chemistry,
+            "--dose",
+            "1e7",
+            "--kv",
+            kv,
+            "--detector-mrad",
+            detector,
+        ],
+    );
+    let count = &wrong["polymorph"]["layer_count"];
+    assert_eq!(count["dose_mismatch"].as_bool(), Some(true), "{count}");
+    assert_eq!(count["relabelled_fraction"].as_f64(), Some(0.0));
+    assert_eq!(
+        wrong["polymorph"]["fractions"],
+        plain["polymorph"]["fractions"]
+    );
+    assert_eq!(
+        wrong["carbon"]["signal_excess_fraction"].as_f64(),
+        Some(0.0)
+    );
+    let warned = wrong["warnings"].as_array().unwrap().iter().any(|w| {
+        w.as_str()
+            .unwrap()
+            .contains("not in detected electrons at that dose")
+    });
+    assert!(warned, "{}", wrong["warnings"]);
 }
 
 #[test]

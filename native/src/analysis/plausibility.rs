@@ -103,6 +103,9 @@ pub fn warnings(report: &Report, grey_levels: usize, chemistry: Option<Chemistry
     if let Some(w) = vacancy_depth_note(report) {
         out.push(w);
     }
+    if let Some(w) = dose_mismatch_warning(report) {
+        out.push(w);
+    }
     if let Some(w) = unresolved_chalcogen_warning(report) {
         out.push(w);
     }
@@ -172,6 +175,28 @@ fn unresolved_chalcogen_warning(report: &Report) -> Option<String> {
 /// Share of the material read as 2H-2L or 2H-3L from which the report says that a 2H
 /// stack's layer count rests on contrast alone.
 pub const STACKED_2H: f64 = 0.5;
+
+/// The dose given does not fit the image's signal: it is not in detected electrons at that
+/// dose, so the layer count and the carbon excess were not read from it.
+fn dose_mismatch_warning(report: &Report) -> Option<String> {
+    let count = report.polymorph.layer_count.as_ref()?;
+    let measured = count.measured_fraction?;
+    count.dose_mismatch.then(|| {
+        let shares: Vec<String> = count
+            .reference_fraction
+            .iter()
+            .map(|(name, r)| format!("{name} {r:.4}"))
+            .collect();
+        format!(
+            "at --dose {} the image's 2H areas send {measured:.3e} of the beam to the detector, \
+             against {} for perfect stacks at these optics: the image is not in detected \
+             electrons at that dose (scaled, normalized or background-subtracted?), so the \
+             layer count and the carbon excess were not read from the signal",
+            count.dose_e_per_angstrom2,
+            shares.join(", ")
+        )
+    })
+}
 
 /// Where the vacancies' depth overruled the network's layer count: the two disagreed, and
 /// the report says which way it went and why.
