@@ -37,8 +37,14 @@ public class RealImagesTest {
             ImagePlus imp = new Opener().openImage(tif.getPath());
             assertNotNull(tif.getPath(), imp);
             float[] pixels = ((float[]) imp.getProcessor().convertToFloat().getPixels()).clone();
+            // The chemistry the CLI was given (the Cr-doped TIFF is calibrated on WSe2's lattice):
+            // its lattice constant sets the neighbour shells the site and layer checks read.
+            JsonFields chemistry = new JsonFields(Json.parse(cli.json)).obj("chemistry");
+            AnalysisOptions options = "given".equals(chemistry.str("source"))
+                    ? new AnalysisOptions().chemistry(chemistry.str("name"))
+                    : null;
             AtomicInteger calls = new AtomicInteger();
-            Report r = analyzer.analyze(pixels, imp.getWidth(), imp.getHeight(), cli.pixelSizeAngstrom, null,
+            Report r = analyzer.analyze(pixels, imp.getWidth(), imp.getHeight(), cli.pixelSizeAngstrom, options,
                     (done, total) -> calls.incrementAndGet() > 0).report;
             System.out.printf("%s: JNI atoms %d (CLI %d), vacancies %d (CLI %d), contaminated %.3f (CLI %.3f), %d progress calls%n",
                     tif.getName(), r.atoms.size(), cli.atoms.size(), r.vacancies.size(), cli.vacancies.size(),
