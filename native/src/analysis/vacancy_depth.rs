@@ -105,11 +105,8 @@ fn read(
         return None;
     }
     let mono = PolymorphClass::from(Polymorph::H2Mono).index();
-    let stack = |c: u8| {
-        [Polymorph::H2Bi, Polymorph::H2Tri]
-            .iter()
-            .any(|&p| PolymorphClass::from(p).index() == c)
-    };
+    let stacks = [Polymorph::H2Bi, Polymorph::H2Tri].map(|p| PolymorphClass::from(p).index());
+    let stack = |c: u8| stacks.contains(&c);
     // The network reads a few ångström around a vacancy in a stack as 2H-1L: such islands
     // belong to the stack's area, so its calls are counted there.
     let (islands, n_islands) = linked(&map.classes, f.gw, f.gh, |c| c == mono);
@@ -126,6 +123,13 @@ fn read(
         .map(|(&c, &i)| stack(c) || (i != 0 && small[i as usize]))
         .collect();
     let (regions, count) = linked(&member, f.gw, f.gh, |m| m);
+    // Only areas holding stack pixels are judged: an island alone is the network's monolayer.
+    let mut stacked_px = vec![0usize; count];
+    for (&c, &r) in map.classes.iter().zip(&regions) {
+        if r != 0 && stack(c) {
+            stacked_px[r as usize - 1] += 1;
+        }
+    }
     let nn_px = f.chemistry().lattice_a_angstrom() / 3f64.sqrt() / f.pixel_size;
     let grid = NeighborGrid::from_points(positions.iter().copied(), SECOND_SHELL.1 * nn_px);
     let mut depths: Vec<Vec<f64>> = vec![Vec::new(); count];
@@ -133,7 +137,7 @@ fn read(
     for p in calls {
         let at = f.grid.to_input(p.x, p.y);
         let region = regions[f.model_index(at.0, at.1)];
-        if region == 0 {
+        if region == 0 || stacked_px[region as usize - 1] == 0 {
             continue;
         }
         if let Some(d) = depth(at, &grid, positions, nn_px, |x, y| measure.at(x, y)) {
@@ -145,21 +149,18 @@ fn read(
         .iter_mut()
         .map(|d| d.len() >= MIN_CALLS && median(d) < MONOLAYER_DEPTH)
         .collect();
-    let (mut stacked, mut changed) = (0usize, 0usize);
+    let mut changed = 0usize;
     for (c, &r) in map.classes.iter_mut().zip(&regions) {
-        if r == 0 || *c == mono {
-            continue;
-        }
-        stacked += 1;
-        if monolayer[r as usize - 1] {
+        if r != 0 && stack(*c) && monolayer[r as usize - 1] {
             *c = mono;
             changed += 1;
         }
     }
+    let stacked: usize = stacked_px.iter().sum();
     Some(VacancyDepth {
         calls: all.len(),
         median_depth: (!all.is_empty()).then(|| median(&mut all)),
-        areas: count,
+        areas: stacked_px.iter().filter(|&&n| n > 0).count(),
         monolayer_areas: monolayer.iter().filter(|&&m| m).count(),
         relabelled_fraction: changed as f64 / stacked.max(1) as f64,
     })
