@@ -1,6 +1,8 @@
-//! The 2H layer count read from the absolute signal (`--dose`), on frozen-phonon multislice
-//! images the network alone misreads: 128² crops of the test set's first image of three
-//! groups (`tests/data/frozen_phonon/README.md`), Poisson counts at 1e5 e⁻/Å².
+//! The 2H layer count and carbon read from the absolute signal (`--dose`), on frozen-phonon
+//! multislice images the network alone misreads or misses: 128² crops of four groups' first
+//! image (`tests/data/frozen_phonon/README.md`), Poisson counts at 1e5 e⁻/Å²; a dose the
+//! signal contradicts; and, without the dose, a simulated monolayer read as a stack that the
+//! depth of its vacancies relabels.
 
 use std::path::PathBuf;
 

@@ -111,8 +111,8 @@ struct EngineArgs {
     polymorphs: Option<String>,
     /// Incident dose, e⁻/Å², of an image in detected electrons per pixel: the 2H layer count
     /// is then read from the absolute signal against the simulator's multislice-calibrated
-    /// response (needs the voltage and detector angles, from the file or --kv and
-    /// --detector-mrad).
+    /// response, and 2H pixels 1.15× above their stack's share are flagged as carbon (needs
+    /// the voltage and detector angles, from the file or --kv and --detector-mrad).
     #[arg(long)]
     dose: Option<f64>,
     /// Accelerating voltage, kV (overrides the file's).

@@ -93,9 +93,11 @@ public final class AnalysisOptions {
     /**
      * The incident dose in electrons per Å², for an image in detected electrons per pixel:
      * the 2H layer count (2H-1L, 2H-2L or 2H-3L) is then read from the absolute signal
-     * against the simulator's multislice-calibrated response, which needs the voltage and
-     * the detector angles (from the file's acquisition, or {@link #kv} and
-     * {@link #detectorMrad}). Unset: the layer count rests on the network alone.
+     * against the simulator's multislice-calibrated response, and 2H pixels 1.15 times above
+     * their stack's share are flagged as carbon; this needs the voltage and the detector
+     * angles (from the file's acquisition, or {@link #kv} and {@link #detectorMrad}). Unset:
+     * the layer count is the network's, overruled where the vacancies are as deep as only a
+     * monolayer's can be.
      */
     public AnalysisOptions dose(double electronsPerSquareAngstrom) {
         return put("dose_e_per_a2", number(electronsPerSquareAngstrom));

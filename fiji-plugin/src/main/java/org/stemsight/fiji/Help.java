@@ -20,7 +20,7 @@ final class Help {
                 + "carbon_threshold, intensity_histogram, average_8_views, chemistry, "
                 + "polymorphs (the only polymorphs the map may choose, e.g. polymorphs=2H-1L,1T; empty: all six), "
                 + "dose (e\u207b/\u00c5\u00b2 of an image in detected electrons: the 2H layer count is then read "
-                + "from the absolute signal; 0: unknown), voltage (kV), detector_inner, detector_outer (mrad; 0: "
+                + "from the absolute signal and carbon patches from its excess; 0: unknown), voltage (kV), detector_inner, detector_outer (mrad; 0: "
                 + "the file's), pixel_size_from_lattice, "
                 + "pixel_size (uncalibrated images, \u00c5/pixel), add_to_roi_manager, vacancy_label_image, "
                 + "show_maps, tint_image_with_maps (unticked: the tint is removed), all_slices. A key not given takes the engine's default; a macro never opens "
