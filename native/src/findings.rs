@@ -103,6 +103,11 @@ pub struct Vacancy {
     /// Normalized column intensity at the vacancy (VS1 ≈ 0.5, VS2 ≈ 0 of an S₂ column).
     pub normalized_intensity: f64,
     pub polymorph: PolymorphClass,
+    /// The share of a chalcogen column's signal left above the hollows' floor at the call
+    /// ([`crate::analysis::vacancy_depth::depth`]: monolayer VS1 ≈ 0.3–0.5, VS2 ≈ 0, an
+    /// intact column 1); absent where too few columns stand around it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +133,40 @@ pub struct PolymorphSummary {
     /// gave the layer count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vacancy_depth: Option<VacancyDepth>,
+    /// How the two column kinds of each 2H class compare, against what the simulator gives
+    /// each layer count ([`crate::analysis::contrast`]); empty where no 2H class holds
+    /// enough columns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub column_contrast: Vec<ColumnContrast>,
+}
+
+/// The column contrast of one 2H class: an entry of the report's `polymorph.column_contrast`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnContrast {
+    /// The class the polymorph map gave the columns (2H-1L, 2H-2L or 2H-3L).
+    pub polymorph: String,
+    /// Columns measured on each sublattice.
+    pub columns: [usize; 2],
+    /// The dimmer sublattice's median signal above the hollows beside it over the
+    /// brighter's (0.9 Å disks): the ratio of their columns' integrated signals.
+    pub ratio: f64,
+    /// The simulator's range of that ratio for this class of the chemistry.
+    pub expected: [f64; 2],
+    /// Whether `ratio` lies in `expected` (within [`crate::analysis::contrast::TOLERANCE`]).
+    pub fits: bool,
+    /// The 2H classes whose simulated range `ratio` fits.
+    pub fitting: Vec<String>,
+    /// The simulator's range for every 2H class, by name.
+    pub simulated: BTreeMap<String, [f64; 2]>,
+    /// Whether the ranges are at the voltage and detector the file or the options gave;
+    /// else over every annular detector the simulator holds (inner 40–100 mrad, 60–200 kV,
+    /// 20–35 mrad probes).
+    pub optics_known: bool,
+    /// The 2H class the columns were relabelled to: at known optics, where the contrast
+    /// lies near another allowed 2H class's and clearly nearer than to the map's
+    /// ([`crate::analysis::contrast::RELABEL_MARGIN`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relabelled_to: Option<String>,
 }
 
 /// What the layer count read from the absolute signal: the report's `polymorph.layer_count`.
@@ -227,7 +266,10 @@ pub struct CarbonSummary {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
+    /// Clean columns holding a metal.
     pub n_mo: usize,
+    /// Clean columns holding chalcogens (a stacked column, holding a metal and another
+    /// layer's chalcogen pair, counts here and in `n_mo`), plus the VS2 sites.
     pub n_s2_sites: usize,
     pub n_vs1: usize,
     pub n_vs2: usize,

@@ -1,8 +1,10 @@
 //! The 2H layer count and carbon read from the absolute signal (`--dose`), on frozen-phonon
 //! multislice images the network alone misreads or misses: 128² crops of four groups' first
 //! image (`tests/data/frozen_phonon/README.md`), Poisson counts at 1e5 e⁻/Å²; a dose the
-//! signal contradicts; and, without the dose, a simulated monolayer read as a stack that the
-//! depth of its vacancies relabels.
+//! signal contradicts; without the dose, a simulated monolayer read as a stack that the
+//! depth of its vacancies relabels; and the column contrast against the simulator's
+//! (`analysis::contrast`): at the fixtures' own optics, and over every detector for WS₂,
+//! whose monolayer and bilayer it tells apart.
 
 use std::path::PathBuf;
 
@@ -204,6 +206,23 @@ fn vacancies_deep_as_a_monolayers_relabel_a_stack() {
         "{hit} of {} found",
         true_sites.len()
     );
+    // Each call's own depth is reported: VS1 leave about half a column, VS2 none.
+    let median_depth = |kind: &str| {
+        let mut d: Vec<f64> = report["vacancies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["type"] == kind)
+            .filter_map(|v| v["depth"].as_f64())
+            .collect();
+        assert!(d.len() >= 2, "{kind}: {} depths", d.len());
+        d.sort_by(f64::total_cmp);
+        d[d.len() / 2]
+    };
+    let (vs1, vs2) = (median_depth("VS1"), median_depth("VS2"));
+    eprintln!("median depth VS1 {vs1:.2}, VS2 {vs2:.2}");
+    assert!(vs1 > 0.15 && vs1 < 0.6, "VS1 {vs1}");
+    assert!(vs2 < 0.25, "VS2 {vs2}");
 }
 
 /// With the dose known, a carbon patch is found by the signal it adds: a 128² crop of a
@@ -268,4 +287,108 @@ fn the_dose_finds_a_carbon_patch_by_its_signal() {
     assert!(after >= 0.7, "patch {after:.3}");
     assert!(false_signal <= 0.02, "carbon-free {false_signal:.3}");
     assert!(signal > 0.1, "{}", report["carbon"]);
+}
+
+/// The column contrast at known optics (voltage and detector, no dose) counts the layers
+/// where the simulator's layer counts differ: the 2H-2L MoS₂ crop (60 kV, 66–192 mrad) the
+/// network reads as 2H-3L measures 0.76 against the simulator's 2H-2L 0.75 and 2H-3L 0.69,
+/// and is relabelled; so is the WSe₂ monolayer it reads as 2H-2L (80 kV, 40–160 mrad:
+/// 0.92 against the simulator's 2H-1L 0.94, 2H-3L 0.95, 2H-2L 0.96).
+#[test]
+fn the_column_contrast_counts_layers_at_known_optics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stem, chemistry, _, _, truth) = CASES[0];
+    let image = fixture(stem);
+    let alone = analyze(dir.path(), &image, &["--chemistry", chemistry]);
+    assert!(fraction(&alone, truth) < 0.5, "{}", alone["polymorph"]);
+    let entry = &alone["polymorph"]["column_contrast"][0];
+    assert_eq!(entry["optics_known"], false);
+    assert!(entry.get("relabelled_to").is_none());
+    // The case analyzed with its voltage and detector: the report and its first contrast entry.
+    let at_optics = |(stem, chemistry, kv, detector, stack): (&str, &str, &str, &str, &str)| {
+        let optics = [
+            "--chemistry",
+            chemistry,
+            "--kv",
+            kv,
+            "--detector-mrad",
+            detector,
+        ];
+        let report = analyze(dir.path(), &fixture(stem), &optics);
+        let entry = report["polymorph"]["column_contrast"][0].clone();
+        eprintln!("{stem}: {entry}");
+        assert_eq!(entry["relabelled_to"], stack, "{entry}");
+        (report, entry)
+    };
+    let (known, entry) = at_optics(CASES[0]);
+    let ratio = entry["ratio"].as_f64().unwrap();
+    let simulated = entry["simulated"][truth][0].as_f64().unwrap();
+    assert!((ratio / simulated).ln().abs() < 0.03, "{entry}");
+    assert!(fraction(&known, truth) >= 0.95, "{}", known["polymorph"]);
+    assert!(known["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("relabelled 2H-2L")));
+    let (known, _) = at_optics(CASES[2]);
+    assert!(
+        fraction(&known, CASES[2].4) >= 0.95,
+        "{}",
+        known["polymorph"]
+    );
+}
+
+/// Over every annular detector the simulator holds, a WS₂ monolayer's S₂ / W (0.14–0.39)
+/// and a bilayer's two columns (0.55–0.97) do not meet: a simulated WS₂ bilayer declared a
+/// monolayer is warned about, a simulated monolayer is not.
+#[test]
+fn a_ws2_bilayer_read_as_a_monolayer_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let contrast_of = |polymorph: &str| {
+        let sim = dir.path().join(polymorph);
+        let o = common::stemsight(&[
+            "simulate",
+            "--polymorph",
+            polymorph,
+            "--chemistry",
+            "WS2",
+            "--size",
+            "320",
+            "--pixel-size",
+            "0.1",
+            "--seed",
+            "11",
+            "--out",
+            sim.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        analyze(
+            dir.path(),
+            &sim.join("image.tif"),
+            &["--chemistry", "WS2", "--polymorphs", "2H-1L"],
+        )
+    };
+    let warned = |r: &serde_json::Value| {
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("two column kinds"))
+    };
+    let mono = contrast_of("2H-1L");
+    let entry = &mono["polymorph"]["column_contrast"][0];
+    eprintln!("monolayer: {entry}");
+    assert_eq!(entry["polymorph"], "2H-1L");
+    assert_eq!(entry["fits"], true, "{entry}");
+    assert!(!warned(&mono));
+    let bi = contrast_of("2H-2L");
+    let entry = &bi["polymorph"]["column_contrast"][0];
+    eprintln!("bilayer: {entry}");
+    assert_eq!(entry["fits"], false, "{entry}");
+    assert!(entry["fitting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|q| q == "2H-2L"));
+    assert!(warned(&bi));
 }

@@ -3,7 +3,9 @@
 //! `_sites.csv`; skipped when absent). The atom model calls most columns of these images
 //! "metal" and the polymorph model reads them as stacks: the sublattices decide the labels
 //! (`analysis::sublattice`), and the monolayer is either declared or shown by the depth of
-//! its vacancies (`analysis::vacancy_depth`).
+//! its vacancies (`analysis::vacancy_depth`). The unlabelled frames check what the columns'
+//! contrast says (`analysis::contrast`): the 60 kV WS₂ frame is a bilayer, the Nion WS₂ → WSSe
+//! frame a monolayer whose mixed chalcogen columns read as vacancies.
 
 use std::path::{Path, PathBuf};
 
@@ -186,4 +188,42 @@ fn undeclared_monolayers_are_told_by_their_vacancies() {
             "{name}: P {precision:.2} R {recall:.2}"
         );
     }
+}
+
+/// The 60 kV WS₂ frame, read from its Velox file (60 kV, HAADF 51–200 mrad): its two column
+/// kinds compare as 0.81, the simulator's WS₂ 2H-2L at those optics (a monolayer 0.28), and
+/// the map's 2H-1L is relabelled 2H-2L. The Nion WS₂ → WSSe frame (no optics in the file)
+/// fits a WS₂ monolayer's range, and its 29 % "vacancies" (columns holding S₂ among SSe and
+/// Se₂) are warned about.
+#[test]
+fn the_columns_contrast_counts_the_real_frames_layers() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/real");
+    let ws2 = dir.join("ws2_monolayer_contaminated.emd");
+    let alloy = dir.join("partially_converted_images_superscan__haadf__10_corrected.tif");
+    if !ws2.exists() || !alloy.exists() {
+        eprintln!("{} absent: skipped", dir.display());
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let report = analyze(out.path(), &ws2, &["--chemistry", "WS2"]);
+    let entry = &report["polymorph"]["column_contrast"][0];
+    eprintln!("WS2: {entry}");
+    assert_eq!(entry["polymorph"], "2H-1L");
+    assert_eq!(entry["optics_known"], true);
+    assert_eq!(entry["relabelled_to"], "2H-2L");
+    let ratio = entry["ratio"].as_f64().unwrap();
+    assert!((0.75..0.87).contains(&ratio), "{entry}");
+    let bilayer = report["polymorph"]["fractions"]["2H-2L"].as_f64().unwrap();
+    assert!(bilayer >= 0.9, "2H-2L {bilayer}");
+    // The lattice's constant at the file's calibration is WS₂'s (no calibration warning).
+    let a = report["lattice"]["a_angstrom"].as_f64().unwrap();
+    assert!((a / 3.153 - 1.0).abs() < 0.03, "a = {a}");
+    assert!(report["summary"]["n_s2_sites"].as_u64().unwrap() > 500);
+
+    let report = analyze(out.path(), &alloy, &["--chemistry", "WS2"]);
+    let entry = &report["polymorph"]["column_contrast"][0];
+    eprintln!("WSSe: {entry}");
+    assert_eq!(entry["fits"], true, "{entry}");
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("mixing S and Se"), "{warnings}");
 }

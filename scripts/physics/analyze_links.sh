@@ -2,7 +2,7 @@
 # Analyzes the junction and carbon-patch images that testset.py --link-images linked
 # (LINKS/<group>__<k>.tif) into ANALYSIS, one `stemsight analyze` per group so that each
 # group can be given its own acquisition; then `testset.py --score ANALYSIS` scores them.
-# Usage: [DOSE_KNOWN=1] scripts/physics/analyze_links.sh LINKS ANALYSIS [MODELS]
+# Usage: [DOSE_KNOWN=1 | OPTICS_KNOWN=1] scripts/physics/analyze_links.sh LINKS ANALYSIS [MODELS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/physics/dose_flags.sh

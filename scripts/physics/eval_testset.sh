@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Scores a model on every group of the frozen-phonon test set (scripts/physics/testset.py):
 # one `stemsight eval` JSON per group <cell>_<kV>kV_<detector>mrad_<dose>, then the table.
-# Usage: [DOSE_KNOWN=1] scripts/physics/eval_testset.sh [SET] [OUT] [MODELS]
+# Usage: [DOSE_KNOWN=1 | OPTICS_KNOWN=1] scripts/physics/eval_testset.sh [SET] [OUT] [MODELS]
 #   defaults: /work/physics-logs/fp_testset, /work/physics-logs/fp_eval, models/
 #   DOSE_KNOWN=1 passes each group's dose, voltage and detector (from its name) to the engine,
-#   which then reads the 2H layer count from the absolute signal (analysis::layers).
+#   which then reads the 2H layer count from the absolute signal (analysis::layers);
+#   OPTICS_KNOWN=1 passes the voltage and detector alone, as a file's metadata gives them: the
+#   columns' contrast is then compared with the simulator's at those optics (analysis::contrast).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/physics/dose_flags.sh

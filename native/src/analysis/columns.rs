@@ -284,6 +284,8 @@ pub(super) struct ColumnIntensities {
     /// Per column, the local median of the chalcogen-only and of the metal columns.
     pub(super) s2_ref: Vec<f64>,
     pub(super) metal_ref: Vec<f64>,
+    /// The column positions (input px) the above were measured at.
+    pub(super) positions: Vec<(f64, f64)>,
 }
 
 /// What the lattice says of the columns and of the vacancy calls.
@@ -422,6 +424,7 @@ pub(super) fn column_intensities(
         metal_refs,
         s2_ref,
         metal_ref,
+        positions: positions.to_vec(),
     }
 }
 

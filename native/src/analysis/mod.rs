@@ -8,6 +8,7 @@
 pub mod calibration;
 
 pub mod carbon;
+pub mod contrast;
 
 pub mod hollow;
 
@@ -222,6 +223,7 @@ impl Analyzer {
         let dirt = contamination(&f, positions, &carbon_maps, &polymorphs);
         let points = vacancy_candidates(&f, &maps)?;
         vacancy_depth::relabel(&f, &mut polymorphs, &measure, positions, &points);
+        let column_contrast = contrast::read(&f, &mut polymorphs, &measure, positions, source);
         let roles = column_roles(&f, &peaks, positions, &polymorphs, &points, &mut warnings);
         let points = drop_calls_on_metal_sites(points, &roles.calls_on_metal, &mut warnings);
         let columns = column_intensities(&f, roles.metal, positions, &polymorphs, &dirt, &measure);
@@ -261,6 +263,7 @@ impl Analyzer {
             histogram,
             layer_count,
             vacancy_depth: polymorphs.vacancy_depth.clone(),
+            column_contrast,
             warnings,
         };
         let report = build_report(&f, &plan, findings, &areas, &dirt, source, timing);

@@ -16,7 +16,11 @@
 //! - 2H-1L areas whose columns are almost all read as metal: the chalcogen columns are not
 //!   resolved, and the vacancies per chalcogen site mean nothing.
 //! - Most of the material flagged as carbon: the clean statistics then rest on a sliver.
-//! - A summary that contradicts itself (more vacancies than sites).
+//! - A summary that contradicts itself (more vacancies than sites), or one that calls more
+//!   than one chalcogen site in [`ALLOY_LIKE`]'s inverse a vacancy: beam damage leaves a few
+//!   per cent (the labelled real WSe₂: 3.7 % and 5.3 %), while a chalcogen sublattice that
+//!   mixes S and Se reads its lighter columns as vacancies of the heavier (the Nion WS₂ → WSSe
+//!   frame, whose columns hold S₂, SSe or Se₂ and no vacancy the authors saw: 29 %).
 //! - Most of the material read as a 2H bilayer or trilayer while a monolayer was possible:
 //!   in 2H stacks the layer count rests on the brightness ratio of the two column types,
 //!   which the detector sets as much as the stack, so the report says how to declare it
@@ -39,6 +43,9 @@ pub const DENSITY_BAND: (f64, f64) = (0.6, 1.5);
 /// Share of the material flagged as carbon above which the clean statistics are called
 /// out as resting on little.
 pub const MOSTLY_EXCLUDED: f64 = 0.9;
+/// Vacancies per chalcogen site above which the calls are more likely an alloyed (S/Se)
+/// chalcogen sublattice or an amorphized area than point defects.
+pub const ALLOY_LIKE: f64 = 0.2;
 /// Fewest found columns before their lattice is judged, and the share of them that must
 /// be linked to a neighbour one column spacing away (a clean lattice has three links per
 /// column, the border and vacancies take a few).
@@ -103,6 +110,7 @@ pub fn warnings(report: &Report, grey_levels: usize, chemistry: Option<Chemistry
     if let Some(w) = vacancy_depth_note(report) {
         out.push(w);
     }
+    out.extend(column_contrast_notes(report));
     if let Some(w) = dose_mismatch_warning(report) {
         out.push(w);
     }
@@ -125,6 +133,13 @@ pub fn warnings(report: &Report, grey_levels: usize, chemistry: Option<Chemistry
              labels are not to be trusted here",
             s.n_vs1 + s.n_vs2,
             s.n_s2_sites
+        ));
+    } else if has("vacancies") && s.vs_per_s2_site > ALLOY_LIKE {
+        out.push(format!(
+            "{:.0} % of the chalcogen sites are called vacancies: more than beam damage leaves; \
+             a chalcogen sublattice mixing S and Se (its lighter columns read as vacancies of \
+             the heavier) or an amorphized area reads so",
+            100.0 * s.vs_per_s2_site
         ));
     }
     let trained = DatasetConfig::default().pixel_size_angstrom;
@@ -217,6 +232,68 @@ fn vacancy_depth_note(report: &Report) -> Option<String> {
     })
 }
 
+/// Each 2H class whose two column kinds compare as the simulator's value for its layer
+/// count does not ([`crate::analysis::contrast`]): relabelled, or left as the map drew it
+/// with what would fit.
+fn column_contrast_notes(report: &Report) -> Vec<String> {
+    let chemistry = report.chemistry.name;
+    report
+        .polymorph
+        .column_contrast
+        .iter()
+        .filter(|c| !c.fits || c.relabelled_to.is_some())
+        .map(|c| {
+            let range = |r: [f64; 2]| {
+                if r[0] == r[1] {
+                    format!("{:.2}", r[0])
+                } else {
+                    format!("{:.2}-{:.2}", r[0], r[1])
+                }
+            };
+            let optics = if c.optics_known {
+                "at the image's voltage and detector"
+            } else {
+                "over annular detectors from 40 mrad (voltage and detector unknown)"
+            };
+            let measured = format!(
+                "the {} areas' two column kinds compare as {:.2} (signal above the hollows, \
+                 dimmer over brighter, {} + {} columns), where the simulator gives {chemistry}'s \
+                 {} {} {optics}",
+                c.polymorph,
+                c.ratio,
+                c.columns[0],
+                c.columns[1],
+                c.polymorph,
+                range(c.expected)
+            );
+            let others: Vec<String> = c
+                .fitting
+                .iter()
+                .map(|q| {
+                    format!(
+                        "{q} {}",
+                        c.simulated.get(q).map_or(String::new(), |r| range(*r))
+                    )
+                })
+                .collect();
+            match (&c.relabelled_to, others.is_empty()) {
+                (Some(to), _) => format!("{measured}: relabelled {to} ({})", others.join(", ")),
+                (None, true) => format!(
+                    "{measured}, and no 2H layer count fits: a processed image (background \
+                     subtracted, clipped), another chemistry or a detector below 40 mrad?"
+                ),
+                (None, false) => format!(
+                    "{measured}; it fits {}: the map's {} is doubtful (give --kv and \
+                     --detector-mrad, or read the original file, for the layer count at the \
+                     image's own detector)",
+                    others.join(", "),
+                    c.polymorph
+                ),
+            }
+        })
+        .collect()
+}
+
 /// Most of the material read as 2H-2L / 2H-3L where the caller allowed a monolayer too.
 /// Frozen-phonon multislice (`scripts/physics/library/`, 80 kV, 23 mrad) gives the WSe₂
 /// monolayer a W/Se₂ ratio of 0.93 at 40–160 mrad and 1.28 at 66–192 mrad, its bilayer's
@@ -226,6 +303,15 @@ fn vacancy_depth_note(report: &Report) -> Option<String> {
 fn layer_count_warning(report: &Report) -> Option<String> {
     let allowed = &report.settings.polymorphs;
     if !allowed.contains(&Polymorph::H2Mono) || report.polymorph.layer_count.is_some() {
+        return None;
+    }
+    // At the image's own detector the column contrast counted the layers: the stacks it
+    // measured or relabelled to do not fit a monolayer.
+    let mono = Polymorph::H2Mono.name();
+    if report.polymorph.column_contrast.iter().any(|c| {
+        let stack = c.relabelled_to.as_deref().unwrap_or(&c.polymorph) != mono;
+        c.optics_known && stack && !c.fitting.iter().any(|q| q == mono)
+    }) {
         return None;
     }
     let stacked: f64 = [Polymorph::H2Bi, Polymorph::H2Tri]

@@ -103,6 +103,71 @@ fn trefoil(
     (re, im, n)
 }
 
+/// The two sublattices of a honeycomb, read from the columns' neighbour directions.
+pub struct Honeycomb<'a> {
+    positions: &'a [(f64, f64)],
+    grid: NeighborGrid,
+    shell: (f64, f64),
+    /// cos ψ, sin ψ of the lattice's orientation 3θ₀ (mod π).
+    axis: (f64, f64),
+    /// Per column: `Some(true)` on sublattice "A", `Some(false)` on "B", `None` where the
+    /// column is not a member or its neighbours leave its side unclear.
+    pub sides: Vec<Option<bool>>,
+}
+
+impl<'a> Honeycomb<'a> {
+    /// The sublattices of the `members` among `positions` (px), nearest-neighbour distance
+    /// `nn_px`; `None` when the members do not agree on one lattice orientation (several
+    /// grains, or no honeycomb).
+    pub fn read(positions: &'a [(f64, f64)], members: &[bool], nn_px: f64) -> Option<Self> {
+        let shell = (SHELL.0 * nn_px, SHELL.1 * nn_px);
+        let grid = NeighborGrid::from_points(positions.iter().copied(), shell.1);
+        let z: Vec<Option<(f64, f64)>> = positions
+            .iter()
+            .zip(members)
+            .map(|(&(x, y), &member)| {
+                let (re, im, n) = trefoil(x, y, &grid, positions, shell);
+                (member && n >= 2).then_some((re, im))
+            })
+            .collect();
+        // Orientation 3θ₀ (mod π) from Σ z², and how well the columns agree on it.
+        let (mut s_re, mut s_im, mut s_abs) = (0.0, 0.0, 0.0);
+        for &(re, im) in z.iter().flatten() {
+            s_re += re * re - im * im;
+            s_im += 2.0 * re * im;
+            s_abs += re * re + im * im;
+        }
+        if s_abs <= 0.0 || (s_re.hypot(s_im) / s_abs) < MIN_COHERENCE {
+            return None;
+        }
+        let psi = 0.5 * s_im.atan2(s_re);
+        let mut honeycomb = Honeycomb {
+            positions,
+            grid,
+            shell,
+            axis: (psi.cos(), psi.sin()),
+            sides: Vec::new(),
+        };
+        honeycomb.sides = z
+            .iter()
+            .map(|z| z.and_then(|(re, im)| honeycomb.side(re, im)))
+            .collect();
+        Some(honeycomb)
+    }
+
+    /// The sublattice a trefoil sum points to: "A" where Re(z e^{-iψ}) is clearly > 0.
+    fn side(&self, re: f64, im: f64) -> Option<bool> {
+        let p = re * self.axis.0 + im * self.axis.1;
+        (p.abs() > 0.5 * re.hypot(im)).then_some(p > 0.0)
+    }
+
+    /// The sublattice of a point (a vacancy call) from the columns around it.
+    pub fn side_at(&self, x: f64, y: f64) -> Option<bool> {
+        let (re, im, n) = trefoil(x, y, &self.grid, self.positions, self.shell);
+        (n >= 2).then(|| self.side(re, im)).flatten()
+    }
+}
+
 /// The metal flags of the columns at `positions` (input px), given the atom head's
 /// `metal`, which columns lie in 2H-1L (`monolayer`), the vacancy calls (input px) and
 /// the nearest-neighbour distance `nn_px`: for a known monolayer all its columns read
@@ -136,37 +201,10 @@ fn together(
         relabelled: 0,
         calls_on_metal: vec![false; vacancies.len()],
     };
-    let shell = (SHELL.0 * nn_px, SHELL.1 * nn_px);
-    let grid = NeighborGrid::from_points(positions.iter().copied(), shell.1);
-    let z: Vec<Option<(f64, f64)>> = positions
-        .iter()
-        .zip(monolayer)
-        .map(|(&(x, y), &mono)| {
-            let (re, im, n) = trefoil(x, y, &grid, positions, shell);
-            (mono && n >= 2).then_some((re, im))
-        })
-        .collect();
-    // Orientation 3θ₀ (mod π) from Σ z², and how well the columns agree on it.
-    let (mut s_re, mut s_im, mut s_abs) = (0.0, 0.0, 0.0);
-    for &(re, im) in z.iter().flatten() {
-        s_re += re * re - im * im;
-        s_im += 2.0 * re * im;
-        s_abs += re * re + im * im;
-    }
-    if s_abs <= 0.0 || (s_re.hypot(s_im) / s_abs) < MIN_COHERENCE {
+    let Some(honeycomb) = Honeycomb::read(positions, monolayer, nn_px) else {
         return unchanged;
-    }
-    let psi = 0.5 * s_im.atan2(s_re);
-    let (c, s) = (psi.cos(), psi.sin());
-    // Sublattice: true for "A" (Re(z e^{-iψ}) clearly > 0), false for "B".
-    let side = |re: f64, im: f64| {
-        let p = re * c + im * s;
-        (p.abs() > 0.5 * re.hypot(im)).then_some(p > 0.0)
     };
-    let sub: Vec<Option<bool>> = z
-        .iter()
-        .map(|z| z.and_then(|(re, im)| side(re, im)))
-        .collect();
+    let sub = &honeycomb.sides;
     let share = |a: bool| {
         let on: Vec<bool> = sub
             .iter()
@@ -183,10 +221,7 @@ fn together(
     // Each call's own site, from the columns around it.
     let call_sides: Vec<Option<bool>> = vacancies
         .iter()
-        .map(|&(x, y)| {
-            let (re, im, n) = trefoil(x, y, &grid, positions, shell);
-            (n >= 2).then(|| side(re, im)).flatten()
-        })
+        .map(|&(x, y)| honeycomb.side_at(x, y))
         .collect();
     let vacancy_vote = || {
         let (mut a, mut b) = (0usize, 0usize);
@@ -210,7 +245,7 @@ fn together(
     };
     let mut out = metal.to_vec();
     let mut relabelled = 0;
-    for (m, s) in out.iter_mut().zip(&sub) {
+    for (m, s) in out.iter_mut().zip(sub) {
         if let Some(a) = *s {
             let want = a == metal_on_a;
             if *m != want {

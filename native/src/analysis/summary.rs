@@ -10,7 +10,7 @@ use super::plausibility;
 use super::polymorph;
 use super::scope::*;
 use super::source::Source;
-use crate::crystal::{ChemistrySource, PolymorphClass, Role, VacancyKind};
+use crate::crystal::{ChemistrySource, PolymorphClass, VacancyKind};
 use crate::findings::*;
 use crate::nn::tiling::TilePlan;
 use std::collections::BTreeMap;
@@ -103,11 +103,11 @@ pub(super) fn count_summary(
         .zip(&counted_atoms)
         .filter_map(|(a, &counted)| counted.then_some(a));
     let (mut n_mo, mut n_chalcogen) = (0usize, 0usize);
+    // A stacked column (2H-2L, 2H-3L, 3R) holds a metal of one layer and the chalcogen pair
+    // of another: it is a metal site and a chalcogen site.
     for a in clean_atoms {
-        match a.site.role() {
-            Role::Metal => n_mo += 1,
-            Role::Chalcogen => n_chalcogen += 1,
-        }
+        n_mo += usize::from(a.site.metals > 0);
+        n_chalcogen += usize::from(a.site.chalcogens > 0);
     }
     let counted = |kind: VacancyKind| {
         vacancies
@@ -156,6 +156,8 @@ pub(super) struct Findings {
     pub(super) layer_count: Option<LayerCount>,
     /// The 2H areas shown to be monolayers by their vacancies' depth.
     pub(super) vacancy_depth: Option<VacancyDepth>,
+    /// How the 2H classes' two column kinds compare, against the simulator.
+    pub(super) column_contrast: Vec<ColumnContrast>,
     pub(super) warnings: Vec<String>,
 }
 
@@ -217,6 +219,7 @@ pub(super) fn build_report(
             third_sites,
             layer_count: found.layer_count,
             vacancy_depth: found.vacancy_depth,
+            column_contrast: found.column_contrast,
         },
         carbon: CarbonSummary {
             contaminated_fraction: areas.of_material(areas.material_dirty),

@@ -7,6 +7,7 @@ use super::intensity;
 use super::maps::*;
 use super::scope::*;
 use super::vacancy;
+use super::vacancy_depth;
 use crate::crystal::VacancyKind;
 use crate::error::Result;
 use crate::findings::*;
@@ -158,6 +159,8 @@ pub(super) fn find_vacancies(
     let reference_radius = intensity::REFERENCE_RADIUS_A / f.pixel_size;
     let vac_pos: Vec<(f64, f64)> = points.iter().map(|p| f.grid.to_input(p.x, p.y)).collect();
     let vac_ref = intensity::local_reference(&vac_pos, &columns.chalcogen_refs, reference_radius);
+    let nn_px = chemistry.lattice_a_angstrom() / 3f64.sqrt() / f.pixel_size;
+    let around = vacancy_depth::Neighbourhood::new(&columns.positions, nn_px);
     let vacancies: Vec<Vacancy> = points
         .iter()
         .zip(&vac_pos)
@@ -177,6 +180,7 @@ pub(super) fn find_vacancies(
                 f64::NAN
             },
             polymorph: polymorphs.class_at(f, x, y),
+            depth: around.depth((x, y), |x, y| measure.at(x, y)),
         })
         .collect();
     vacancies

@@ -47,36 +47,60 @@ pub const ISLAND_A2: f64 = 60.0;
 const FIRST_SHELL: (f64, f64) = (0.6, 1.35);
 const SECOND_SHELL: (f64, f64) = (1.45, 2.0);
 
-/// The depth of a missing column at (x, y), input px, among the columns at `positions`
-/// (bucketed in `grid`, built for a radius of at least `SECOND_SHELL.1 · nn_px`), with
-/// `signal(x, y)` the integrated signal of a disk there. `None` with fewer than two first or
-/// four second neighbours, or where the reference does not stand above the floor.
-pub fn depth(
-    (x, y): (f64, f64),
-    grid: &NeighborGrid,
-    positions: &[(f64, f64)],
+/// The columns around a site, bucketed for the first and second neighbour shells.
+pub struct Neighbourhood<'a> {
+    positions: &'a [(f64, f64)],
+    grid: NeighborGrid,
     nn_px: f64,
-    signal: impl Fn(f64, f64) -> f64,
-) -> Option<f64> {
-    let band =
-        |(lo, hi): (f64, f64), d2: f64| d2 >= (lo * nn_px).powi(2) && d2 <= (hi * nn_px).powi(2);
-    let (mut floor, mut first) = (0.0, 0usize);
-    let mut reference = Vec::with_capacity(6);
-    for (j, d2) in grid.within(x, y) {
-        let (px, py) = positions[j];
-        if band(FIRST_SHELL, d2) {
-            floor += signal(2.0 * x - px, 2.0 * y - py);
-            first += 1;
-        } else if band(SECOND_SHELL, d2) {
-            reference.push(signal(px, py));
+}
+
+impl<'a> Neighbourhood<'a> {
+    /// The columns at `positions` (input px), nearest-neighbour distance `nn_px`.
+    pub fn new(positions: &'a [(f64, f64)], nn_px: f64) -> Self {
+        Neighbourhood {
+            positions,
+            grid: NeighborGrid::from_points(positions.iter().copied(), SECOND_SHELL.1 * nn_px),
+            nn_px,
         }
     }
-    if first < 2 || reference.len() < 4 {
-        return None;
+
+    /// The depth of a missing column at (x, y), with `signal(x, y)` the integrated signal
+    /// of a disk there. `None` with fewer than two first or four second neighbours, or
+    /// where the reference does not stand above the floor.
+    pub fn depth(&self, (x, y): (f64, f64), signal: impl Fn(f64, f64) -> f64) -> Option<f64> {
+        let floor = self.floor((x, y), &signal)?;
+        let mut reference: Vec<f64> = self
+            .grid
+            .within(x, y)
+            .filter(|&(_, d2)| in_shell(SECOND_SHELL, d2, self.nn_px))
+            .map(|(j, _)| signal(self.positions[j].0, self.positions[j].1))
+            .collect();
+        if reference.len() < 4 {
+            return None;
+        }
+        let contrast = median(&mut reference) - floor;
+        (contrast > 0.0).then(|| (signal(x, y) - floor) / contrast)
     }
-    let floor = floor / first as f64;
-    let contrast = median(&mut reference) - floor;
-    (contrast > 0.0).then(|| (signal(x, y) - floor) / contrast)
+
+    /// The hollows' floor beside the site (x, y): the mean signal of the hollows opposite
+    /// its first neighbours (each at a/√3 from the site, on the far side from that
+    /// neighbour); `None` with fewer than two first neighbours.
+    pub fn floor(&self, (x, y): (f64, f64), signal: impl Fn(f64, f64) -> f64) -> Option<f64> {
+        let (mut sum, mut n) = (0.0, 0usize);
+        for (j, d2) in self.grid.within(x, y) {
+            if in_shell(FIRST_SHELL, d2, self.nn_px) {
+                let (px, py) = self.positions[j];
+                sum += signal(2.0 * x - px, 2.0 * y - py);
+                n += 1;
+            }
+        }
+        (n >= 2).then(|| sum / n as f64)
+    }
+}
+
+/// Whether squared distance `d2` lies in `shell` (in units of `nn_px`).
+fn in_shell((lo, hi): (f64, f64), d2: f64, nn_px: f64) -> bool {
+    d2 >= (lo * nn_px).powi(2) && d2 <= (hi * nn_px).powi(2)
 }
 
 /// Relabels 2H-1L every linked 2H-2L / 2H-3L area of `map` whose vacancy calls are deep
@@ -134,7 +158,7 @@ fn read(
         }
     }
     let nn_px = f.chemistry().lattice_a_angstrom() / 3f64.sqrt() / f.pixel_size;
-    let grid = NeighborGrid::from_points(positions.iter().copied(), SECOND_SHELL.1 * nn_px);
+    let around = Neighbourhood::new(positions, nn_px);
     let mut depths: Vec<Vec<f64>> = vec![Vec::new(); count];
     let mut all = Vec::new();
     for p in calls {
@@ -143,7 +167,7 @@ fn read(
         if region == 0 || stacked_px[region as usize - 1] == 0 {
             continue;
         }
-        if let Some(d) = depth(at, &grid, positions, nn_px, |x, y| measure.at(x, y)) {
+        if let Some(d) = around.depth(at, |x, y| measure.at(x, y)) {
             depths[region as usize - 1].push(d);
             all.push(d);
         }
@@ -255,8 +279,9 @@ mod tests {
 
     fn depth_of(a: f64, b: f64, site: f64) -> f64 {
         let (positions, signal) = honeycomb(a, b, site);
-        let grid = NeighborGrid::from_points(positions.iter().copied(), 2.0);
-        depth((0.0, 0.0), &grid, &positions, 1.0, signal).unwrap()
+        Neighbourhood::new(&positions, 1.0)
+            .depth((0.0, 0.0), signal)
+            .unwrap()
     }
 
     #[test]

@@ -115,14 +115,16 @@ struct EngineArgs {
     /// the voltage and detector angles, from the file or --kv and --detector-mrad).
     #[arg(long)]
     dose: Option<f64>,
-    /// Accelerating voltage, kV (overrides the file's).
+    /// Accelerating voltage, kV (overrides the file's). With the detector angles, the 2H
+    /// areas' column contrast is compared with the simulator's at these optics, and a 2H
+    /// class it clearly contradicts is relabelled to the layer count it fits.
     #[arg(long)]
     kv: Option<f64>,
     /// Probe convergence semi-angle, mrad (overrides the file's; 23 when neither says).
     #[arg(long)]
     convergence: Option<f64>,
     /// Annular detector collection angles INNER-OUTER in mrad, e.g. 66-192 (overrides the
-    /// file's).
+    /// file's); with the voltage, the column contrast counts 2H layers (see --kv).
     #[arg(long)]
     detector_mrad: Option<DetectorAngles>,
     /// Atom heatmap level (0..1) a column peak must reach.

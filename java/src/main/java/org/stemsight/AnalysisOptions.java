@@ -103,7 +103,11 @@ public final class AnalysisOptions {
         return put("dose_e_per_a2", number(electronsPerSquareAngstrom));
     }
 
-    /** Accelerating voltage in kV (overrides the file's), for {@link #dose}. */
+    /**
+     * Accelerating voltage in kV (overrides the file's), for {@link #dose}; with the detector
+     * angles also for the column contrast, which then relabels a 2H class whose two column
+     * kinds clearly fit another layer count at these optics.
+     */
     public AnalysisOptions kv(double kilovolts) {
         return put("kv", number(kilovolts));
     }

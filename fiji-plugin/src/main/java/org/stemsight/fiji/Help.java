@@ -21,7 +21,7 @@ final class Help {
                 + "polymorphs (the only polymorphs the map may choose, e.g. polymorphs=2H-1L,1T; empty: all six), "
                 + "dose (e\u207b/\u00c5\u00b2 of an image in detected electrons: the 2H layer count is then read "
                 + "from the absolute signal and carbon patches from its excess; 0: unknown), voltage (kV), detector_inner, detector_outer (mrad; 0: "
-                + "the file's), pixel_size_from_lattice, "
+                + "the file's; with them the 2H layer count is also checked against the columns' contrast), pixel_size_from_lattice, "
                 + "pixel_size (uncalibrated images, \u00c5/pixel), add_to_roi_manager, vacancy_label_image, "
                 + "show_maps, tint_image_with_maps (unticked: the tint is removed), all_slices. A key not given takes the engine's default; a macro never opens "
                 + "this dialog.</p>");

@@ -1,0 +1,364 @@
+//! How the two column kinds of the 2H areas compare, against what the calibrated simulator
+//! says each layer count of the chemistry gives: the lattice's own word on the polymorph
+//! map's 2H-1L / 2H-2L / 2H-3L.
+//!
+//! In an incoherent image every column is its signal times one probe, and in the honeycomb
+//! a hollow sees the two sublattices as each column sees the other one (three neighbours at
+//! a/√3, six at 2a/√3, …). So a column's signal above the mean of the hollows beside it,
+//! over a 0.9 Å disk ([`super::columns::Measure`]), is its integrated signal times a factor
+//! the two sublattices share, whatever the probe's size, defocus or halo: the ratio of the
+//! two sublattices' medians is the ratio of their columns' integrated signals (a rendered
+//! honeycomb of 1 : 0.25 columns under Gaussian probes of 0.6–2.0 Å FWHM gives 0.25 at
+//! every width). Carbon lying on the crystal adds to site and hollows alike.
+//!
+//! The simulator's column response ([`crate::sim::response`], fitted to frozen-phonon
+//! multislice) gives the same ratio for each 2H layer count: at the voltage and detector
+//! the file or the options give, else over every annular detector it holds (inner angle
+//! 40–100 mrad, 60–200 kV, 20–35 mrad probes). Where the ranges of the layer counts do not
+//! overlap — WS₂: monolayer S₂ / W 0.1–0.4, bilayer columns 0.6–1.0 — the measured ratio
+//! counts the layers by itself; where they do (MoS₂ and the selenides at low inner angles)
+//! it only rules out what lies outside. The result is reported and warned about; the map
+//! is not changed (a detector below 40 mrad, which the library does not hold, brings the
+//! chalcogen up towards the metal).
+
+use super::columns::Measure;
+use super::frame::Frame;
+use super::intensity::median;
+use super::maps::PolymorphMap;
+use super::source::Source;
+use super::sublattice::Honeycomb;
+use super::vacancy_depth;
+use crate::crystal::{Chemistry, Polymorph, PolymorphClass, Site};
+use crate::findings::ColumnContrast;
+use crate::sim::response::Response;
+use std::collections::BTreeMap;
+
+/// Fewest columns on each sublattice for a class to be measured.
+pub const MIN_PER_SUBLATTICE: usize = 30;
+
+/// Factor by which a measured ratio may lie outside the range swept over detectors and still
+/// fit it: real images add processing and detector non-linearity to the ≤ 4 % the
+/// frozen-phonon test set shows. Wide enough, and narrow enough to keep WS₂'s monolayer
+/// (0.14–0.39) and bilayer (0.55–0.97) apart.
+pub const TOLERANCE: f64 = 1.15;
+
+/// Largest |ln(measured / simulated)| for a class to fit at known optics: on the
+/// frozen-phonon test set at 10⁵ e⁻/Å² (40 groups, 2 images each, the optics given), every
+/// class the map drew measures within 3.6 % of the simulator's value for the cell's true
+/// layer count (models/README.md, "Column contrast").
+pub const KNOWN_OPTICS_FIT: f64 = 0.05;
+
+/// How much nearer (in |ln ratio|) than the map's class another class must be for the
+/// columns to be relabelled at known optics. Chosen on that test set at 10⁵ e⁻/Å²: with 0.02
+/// its classes move 19 times, all to the cell's true layer count (the four junction moves
+/// to the true side too); with 0 one WSe₂ monolayer moves to 2H-2L, 0.3 % nearer.
+pub const RELABEL_MARGIN: f64 = 0.02;
+
+/// The optics swept when the image does not say them: voltages, probe semi-angles and
+/// detector inner angles (mrad) the response table covers.
+const SWEEP_KV: [f64; 4] = [60.0, 80.0, 100.0, 200.0];
+const SWEEP_CONVERGENCE: [f64; 4] = [20.0, 23.0, 30.0, 35.0];
+const SWEEP_INNER: [f64; 7] = [40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0];
+
+/// The 2H classes the contrast is read in.
+const CLASSES: [Polymorph; 3] = [Polymorph::H2Mono, Polymorph::H2Bi, Polymorph::H2Tri];
+
+/// Voltage, probe semi-angle and detector inner angle, where the file or the options say
+/// the voltage and the detector (the probe defaults to 23 mrad).
+fn known_optics(f: &Frame, file: &crate::io::Acquisition) -> Option<(f64, f64, f64)> {
+    let e = &f.options.exposure;
+    let kv = e.kv.or(file.voltage_kv)?;
+    let inner = e.detector_mrad.map(|d| d.0).or(file.detector_inner_mrad)?;
+    let convergence = e
+        .convergence_mrad
+        .or(file.convergence_mrad)
+        .unwrap_or(super::settings::CONVERGENCE.default);
+    Some((kv, convergence, inner))
+}
+
+/// The ratio of a 2H polymorph's two column signals (dimmer over brighter) at one
+/// response; both orientations of a stack give the same pair of columns flipped.
+fn simulated_ratio(r: &Response, chemistry: Chemistry, polymorph: Polymorph) -> f64 {
+    let layers = polymorph.layers();
+    let mut lo: f64 = 1.0;
+    for flipped in [false, true] {
+        let a = r.column(chemistry, &polymorph.column(Site::A), layers, flipped);
+        let b = r.column(chemistry, &polymorph.column(Site::B), layers, flipped);
+        lo = lo.min(a.min(b) / a.max(b));
+    }
+    lo
+}
+
+/// The simulated ratio's range for `polymorph` of `chemistry`: at the optics given, else
+/// over the sweep.
+pub fn simulated_range(
+    chemistry: Chemistry,
+    polymorph: Polymorph,
+    optics: Option<(f64, f64, f64)>,
+) -> [f64; 2] {
+    let conditions: Vec<(f64, f64, f64)> = match optics {
+        Some(o) => vec![o],
+        None => SWEEP_KV
+            .iter()
+            .flat_map(|&kv| {
+                SWEEP_CONVERGENCE
+                    .iter()
+                    .flat_map(move |&c| SWEEP_INNER.iter().map(move |&inner| (kv, c, inner)))
+            })
+            .collect(),
+    };
+    conditions
+        .iter()
+        .map(|&(kv, c, inner)| simulated_ratio(&Response::at(kv, c, inner), chemistry, polymorph))
+        .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], r| {
+            [lo.min(r), hi.max(r)]
+        })
+}
+
+/// Whether `ratio` lies within `range`, widened by [`KNOWN_OPTICS_FIT`] at known optics
+/// (one value) and by [`TOLERANCE`] over the sweep.
+pub fn fits(ratio: f64, range: [f64; 2], optics_known: bool) -> bool {
+    let widen = if optics_known {
+        KNOWN_OPTICS_FIT.exp()
+    } else {
+        TOLERANCE
+    };
+    ratio >= range[0] / widen && ratio <= (range[1] * widen).min(1.0)
+}
+
+/// The dimmer over the brighter sublattice's median signal above the hollows, and the
+/// columns measured on each, for the `members` among `positions` (input px).
+pub fn sublattice_ratio(
+    positions: &[(f64, f64)],
+    members: &[bool],
+    nn_px: f64,
+    signal: impl Fn(f64, f64) -> f64,
+) -> Option<(f64, [usize; 2])> {
+    let honeycomb = Honeycomb::read(positions, members, nn_px)?;
+    let around = vacancy_depth::Neighbourhood::new(positions, nn_px);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (i, side) in honeycomb.sides.iter().enumerate() {
+        let Some(on_a) = *side else { continue };
+        let at = positions[i];
+        let Some(floor) = around.floor(at, &signal) else {
+            continue;
+        };
+        let above = signal(at.0, at.1) - floor;
+        if on_a {
+            a.push(above);
+        } else {
+            b.push(above);
+        }
+    }
+    let counts = [a.len(), b.len()];
+    if counts[0] < MIN_PER_SUBLATTICE || counts[1] < MIN_PER_SUBLATTICE {
+        return None;
+    }
+    let (ma, mb) = (median(&mut a), median(&mut b));
+    let (lo, hi) = (ma.min(mb), ma.max(mb));
+    (hi > 0.0).then(|| (lo.max(0.0) / hi, counts))
+}
+
+/// The column contrast of each 2H class of `map` that holds enough columns, with what the
+/// simulator gives for every 2H layer count of the image's chemistry. At known optics, and
+/// without the dose (which counts the layers itself, [`super::layers`]), a class whose
+/// contrast lies within [`KNOWN_OPTICS_FIT`] of another allowed 2H class and
+/// [`RELABEL_MARGIN`] nearer to it than to its own is relabelled to it.
+pub(super) fn read(
+    f: &Frame,
+    map: &mut PolymorphMap,
+    measure: &Measure,
+    positions: &[(f64, f64)],
+    source: &Source,
+) -> Vec<ColumnContrast> {
+    let chemistry = f.chemistry();
+    let optics = known_optics(f, &source.acquisition);
+    let known = optics.is_some();
+    let nn_px = chemistry.lattice_a_angstrom() / 3f64.sqrt() / f.pixel_size;
+    let ranges: BTreeMap<String, [f64; 2]> = CLASSES
+        .iter()
+        .map(|&p| (p.name().to_string(), simulated_range(chemistry, p, optics)))
+        .collect();
+    let class_of: Vec<u8> = positions
+        .iter()
+        .map(|&(x, y)| map.classes[f.model_index(x, y)])
+        .collect();
+    let relabels = known && f.options.exposure.dose_e_per_a2.is_none();
+    let out: Vec<ColumnContrast> = CLASSES
+        .iter()
+        .filter_map(|&p| {
+            let class = PolymorphClass::from(p).index();
+            let members: Vec<bool> = class_of.iter().map(|&c| c == class).collect();
+            let (ratio, columns) =
+                sublattice_ratio(positions, &members, nn_px, |x, y| measure.at(x, y))?;
+            let fitting: Vec<Polymorph> = CLASSES
+                .iter()
+                .copied()
+                .filter(|q| fits(ratio, ranges[q.name()], known))
+                .collect();
+            let fits_own = fitting.contains(&p);
+            let off = |q: Polymorph| {
+                let r = ranges[q.name()][0];
+                (ratio / r).ln().abs()
+            };
+            let nearest = CLASSES
+                .iter()
+                .copied()
+                .filter(|&q| f.options.allows(q))
+                .min_by(|&a, &b| off(a).total_cmp(&off(b)));
+            let relabelled_to = nearest
+                .filter(|&q| {
+                    relabels
+                        && q != p
+                        && off(q) <= KNOWN_OPTICS_FIT
+                        && off(p) - off(q) >= RELABEL_MARGIN
+                })
+                .map(|q| q.name().to_string());
+            Some(ColumnContrast {
+                polymorph: p.name().to_string(),
+                columns,
+                ratio,
+                expected: ranges[p.name()],
+                fits: fits_own,
+                fitting: fitting.iter().map(|q| q.name().to_string()).collect(),
+                simulated: ranges.clone(),
+                optics_known: known,
+                relabelled_to,
+            })
+        })
+        .collect();
+    // Every class's decision was made on the map as the network drew it.
+    let moves: Vec<(u8, u8)> = out
+        .iter()
+        .filter_map(|c| {
+            let from = PolymorphClass::from(Polymorph::from_name(&c.polymorph)?).index();
+            let to = PolymorphClass::from(Polymorph::from_name(c.relabelled_to.as_ref()?)?).index();
+            Some((from, to))
+        })
+        .collect();
+    if !moves.is_empty() {
+        for c in map.classes.iter_mut() {
+            if let Some(&(_, to)) = moves.iter().find(|(from, _)| from == c) {
+                *c = to;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A honeycomb (nearest-neighbour distance `nn`) of columns `a` and `b` under a Gaussian
+    /// probe of FWHM `fwhm` (px), on a `size`² image, with the column positions.
+    fn honeycomb(nn: f64, a: f64, b: f64, fwhm: f64, size: usize) -> (Vec<f32>, Vec<(f64, f64)>) {
+        let s = nn * 3f64.sqrt();
+        let (a1, a2) = ((s, 0.0), (0.5 * s, 0.5 * 3f64.sqrt() * s));
+        let mut cols = Vec::new();
+        for i in -30..30 {
+            for j in -30..30 {
+                let o = (
+                    i as f64 * a1.0 + j as f64 * a2.0,
+                    i as f64 * a1.1 + j as f64 * a2.1,
+                );
+                for (dx, dy, w) in [(0.0, 0.0, a), ((a1.0 + a2.0) / 3.0, (a1.1 + a2.1) / 3.0, b)] {
+                    let p = (o.0 + dx + 3.3, o.1 + dy + 2.1);
+                    if p.0 > -10.0
+                        && p.1 > -10.0
+                        && p.0 < size as f64 + 10.0
+                        && p.1 < size as f64 + 10.0
+                    {
+                        cols.push((p.0, p.1, w));
+                    }
+                }
+            }
+        }
+        let sigma = fwhm / 2.355;
+        let mut img = vec![0f32; size * size];
+        for &(cx, cy, w) in &cols {
+            let r = (4.0 * sigma).ceil() as i64;
+            for y in (cy as i64 - r).max(0)..(cy as i64 + r + 1).min(size as i64) {
+                for x in (cx as i64 - r).max(0)..(cx as i64 + r + 1).min(size as i64) {
+                    let d2 = (x as f64 - cx).powi(2) + (y as f64 - cy).powi(2);
+                    img[y as usize * size + x as usize] +=
+                        (w * (-d2 / (2.0 * sigma * sigma)).exp()) as f32;
+                }
+            }
+        }
+        let inside = cols
+            .iter()
+            .filter(|c| {
+                c.0 > 4.0 && c.1 > 4.0 && c.0 < size as f64 - 5.0 && c.1 < size as f64 - 5.0
+            })
+            .map(|c| (c.0, c.1))
+            .collect();
+        (img, inside)
+    }
+
+    /// A 0.9 Å-like disk average on the rendered image.
+    fn disk(img: &[f32], size: usize, r: f64) -> impl Fn(f64, f64) -> f64 + '_ {
+        move |x, y| {
+            let (mut s, mut n) = (0.0, 0);
+            let ri = r.ceil() as i64;
+            for yy in (y.round() as i64 - ri)..=(y.round() as i64 + ri) {
+                for xx in (x.round() as i64 - ri)..=(x.round() as i64 + ri) {
+                    if xx < 0 || yy < 0 || xx >= size as i64 || yy >= size as i64 {
+                        continue;
+                    }
+                    if (xx as f64 - x).powi(2) + (yy as f64 - y).powi(2) <= r * r {
+                        s += img[yy as usize * size + xx as usize] as f64;
+                        n += 1;
+                    }
+                }
+            }
+            s / n.max(1) as f64
+        }
+    }
+
+    #[test]
+    fn the_ratio_is_the_columns_whatever_the_probe() {
+        // 1.82 Å at 0.1 Å/px; probes of 0.8 to 1.6 Å FWHM.
+        for fwhm in [8.0, 12.0, 16.0] {
+            let (img, pos) = honeycomb(18.2, 1.0, 0.25, fwhm, 200);
+            let members = vec![true; pos.len()];
+            let (ratio, n) = sublattice_ratio(&pos, &members, 18.2, disk(&img, 200, 4.5)).unwrap();
+            assert!((ratio - 0.25).abs() < 0.02, "FWHM {fwhm}: {ratio}");
+            assert!(
+                n[0] >= MIN_PER_SUBLATTICE && n[1] >= MIN_PER_SUBLATTICE,
+                "{n:?}"
+            );
+        }
+        // Equal columns (a 2H bilayer) read as equal.
+        let (img, pos) = honeycomb(18.2, 1.0, 1.0, 10.0, 200);
+        let (ratio, _) =
+            sublattice_ratio(&pos, &vec![true; pos.len()], 18.2, disk(&img, 200, 4.5)).unwrap();
+        assert!(ratio > 0.97, "{ratio}");
+    }
+
+    #[test]
+    fn too_few_columns_are_not_read() {
+        let (img, pos) = honeycomb(18.2, 1.0, 0.25, 10.0, 60);
+        let members = vec![true; pos.len()];
+        assert!(pos.len() < 2 * MIN_PER_SUBLATTICE);
+        assert_eq!(
+            sublattice_ratio(&pos, &members, 18.2, disk(&img, 60, 4.5)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_simulator_tells_a_ws2_monolayer_from_its_stacks() {
+        let mono = simulated_range(Chemistry::WS2, Polymorph::H2Mono, None);
+        let bi = simulated_range(Chemistry::WS2, Polymorph::H2Bi, None);
+        // Multislice library, 80 kV 23 mrad (scripts/physics/library/runs, peak over hollow):
+        // monolayer S2/W 0.13-0.31 over inner angles 40-100 mrad, bilayer 0.56-0.96.
+        assert!(mono[0] > 0.05 && mono[1] < 0.45, "monolayer {mono:?}");
+        assert!(bi[0] > 0.45 && bi[1] <= 1.0, "bilayer {bi:?}");
+        assert!(mono[1] * TOLERANCE < bi[0] / TOLERANCE, "{mono:?} {bi:?}");
+        // At one detector the range is one value, and the 40-160 mrad monolayer is 0.31.
+        let at = simulated_range(Chemistry::WS2, Polymorph::H2Mono, Some((80.0, 23.0, 40.0)));
+        assert_eq!(at[0], at[1]);
+        assert!((at[0] - 0.31).abs() < 0.05, "{at:?}");
+    }
+}
