@@ -167,6 +167,10 @@ pub struct ColumnContrast {
     /// ([`crate::analysis::contrast::RELABEL_MARGIN`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relabelled_to: Option<String>,
+    /// The chemistries whose simulated range for this class the ratio fits: where the
+    /// chemistry was assumed, what the contrast says it may be.
+    #[serde(default)]
+    pub chemistries: Vec<String>,
 }
 
 /// What the layer count read from the absolute signal: the report's `polymorph.layer_count`.

@@ -194,7 +194,7 @@ fn undeclared_monolayers_are_told_by_their_vacancies() {
 /// kinds compare as 0.81, the simulator's WS₂ 2H-2L at those optics (a monolayer 0.28), and
 /// the map's 2H-1L is relabelled 2H-2L. The Nion WS₂ → WSSe frame (no optics in the file)
 /// fits a WS₂ monolayer's range, and its 29 % "vacancies" (columns holding S₂ among SSe and
-/// Se₂) are warned about.
+/// Se₂) are warned about. Without `--chemistry` the WS₂ frame's contrast names WS₂.
 #[test]
 fn the_columns_contrast_counts_the_real_frames_layers() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/real");
@@ -219,6 +219,14 @@ fn the_columns_contrast_counts_the_real_frames_layers() {
     let a = report["lattice"]["a_angstrom"].as_f64().unwrap();
     assert!((a / 3.153 - 1.0).abs() < 0.03, "a = {a}");
     assert!(report["summary"]["n_s2_sites"].as_u64().unwrap() > 500);
+    // Without the chemistry (MoS₂ assumed) the stack's contrast names WS₂.
+    let report = analyze(out.path(), &ws2, &[]);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("assumed MoS2, but the 2H-2L areas' column contrast")
+            && warnings.contains("fits WS2"),
+        "{warnings}"
+    );
 
     let report = analyze(out.path(), &alloy, &["--chemistry", "WS2"]);
     let entry = &report["polymorph"]["column_contrast"][0];

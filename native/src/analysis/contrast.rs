@@ -31,7 +31,9 @@ use super::vacancy_depth;
 use crate::crystal::{Chemistry, Polymorph, PolymorphClass, Site};
 use crate::findings::ColumnContrast;
 use crate::sim::response::Response;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// Fewest columns on each sublattice for a class to be measured.
 pub const MIN_PER_SUBLATTICE: usize = 30;
@@ -89,6 +91,27 @@ fn simulated_ratio(r: &Response, chemistry: Chemistry, polymorph: Polymorph) -> 
     lo
 }
 
+/// The column responses at the optics given, else over the sweep (computed once per
+/// process: 112 conditions).
+fn responses(optics: Option<(f64, f64, f64)>) -> Cow<'static, [Response]> {
+    static SWEEP: OnceLock<Vec<Response>> = OnceLock::new();
+    match optics {
+        Some((kv, c, inner)) => Cow::Owned(vec![Response::at(kv, c, inner)]),
+        None => Cow::Borrowed(SWEEP.get_or_init(|| {
+            SWEEP_KV
+                .iter()
+                .flat_map(|&kv| {
+                    SWEEP_CONVERGENCE.iter().flat_map(move |&c| {
+                        SWEEP_INNER
+                            .iter()
+                            .map(move |&inner| Response::at(kv, c, inner))
+                    })
+                })
+                .collect()
+        })),
+    }
+}
+
 /// The simulated ratio's range for `polymorph` of `chemistry`: at the optics given, else
 /// over the sweep.
 pub fn simulated_range(
@@ -96,20 +119,9 @@ pub fn simulated_range(
     polymorph: Polymorph,
     optics: Option<(f64, f64, f64)>,
 ) -> [f64; 2] {
-    let conditions: Vec<(f64, f64, f64)> = match optics {
-        Some(o) => vec![o],
-        None => SWEEP_KV
-            .iter()
-            .flat_map(|&kv| {
-                SWEEP_CONVERGENCE
-                    .iter()
-                    .flat_map(move |&c| SWEEP_INNER.iter().map(move |&inner| (kv, c, inner)))
-            })
-            .collect(),
-    };
-    conditions
+    responses(optics)
         .iter()
-        .map(|&(kv, c, inner)| simulated_ratio(&Response::at(kv, c, inner), chemistry, polymorph))
+        .map(|r| simulated_ratio(r, chemistry, polymorph))
         .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], r| {
             [lo.min(r), hi.max(r)]
         })
@@ -144,6 +156,9 @@ pub fn sublattice_ratio(
             continue;
         };
         let above = signal(at.0, at.1) - floor;
+        if !above.is_finite() {
+            continue;
+        }
         if on_a {
             a.push(above);
         } else {
@@ -224,6 +239,11 @@ pub(super) fn read(
                 simulated: ranges.clone(),
                 optics_known: known,
                 relabelled_to,
+                chemistries: Chemistry::ALL
+                    .into_iter()
+                    .filter(|&c| fits(ratio, simulated_range(c, p, optics), known))
+                    .map(|c| c.name().to_string())
+                    .collect(),
             })
         })
         .collect();

@@ -30,7 +30,7 @@
 //!   network then sees columns sharper-edged and sparser than it learnt.
 
 use crate::crystal::Site;
-use crate::crystal::{Chemistry, Polymorph, PolymorphClass, Role};
+use crate::crystal::{Chemistry, ChemistrySource, Polymorph, PolymorphClass, Role};
 use crate::findings::Report;
 use crate::sim::dataset::DatasetConfig;
 
@@ -237,61 +237,83 @@ fn vacancy_depth_note(report: &Report) -> Option<String> {
 /// with what would fit.
 fn column_contrast_notes(report: &Report) -> Vec<String> {
     let chemistry = report.chemistry.name;
-    report
+    let assumed = report.chemistry.source == ChemistrySource::Assumed;
+    let mut notes: Vec<String> = report
         .polymorph
         .column_contrast
         .iter()
-        .filter(|c| !c.fits || c.relabelled_to.is_some())
+        .filter(|c| assumed && !c.chemistries.iter().any(|q| q == chemistry.name()))
         .map(|c| {
-            let range = |r: [f64; 2]| {
-                if r[0] == r[1] {
-                    format!("{:.2}", r[0])
-                } else {
-                    format!("{:.2}-{:.2}", r[0], r[1])
-                }
-            };
-            let optics = if c.optics_known {
-                "at the image's voltage and detector"
-            } else {
-                "over annular detectors from 40 mrad (voltage and detector unknown)"
-            };
-            let measured = format!(
-                "the {} areas' two column kinds compare as {:.2} (signal above the hollows, \
-                 dimmer over brighter, {} + {} columns), where the simulator gives {chemistry}'s \
-                 {} {} {optics}",
+            format!(
+                "the chemistry was assumed {chemistry}, but the {} areas' column contrast \
+                 ({:.2}) fits {}: pass --chemistry",
                 c.polymorph,
                 c.ratio,
-                c.columns[0],
-                c.columns[1],
-                c.polymorph,
-                range(c.expected)
-            );
-            let others: Vec<String> = c
-                .fitting
-                .iter()
-                .map(|q| {
-                    format!(
-                        "{q} {}",
-                        c.simulated.get(q).map_or(String::new(), |r| range(*r))
-                    )
-                })
-                .collect();
-            match (&c.relabelled_to, others.is_empty()) {
-                (Some(to), _) => format!("{measured}: relabelled {to} ({})", others.join(", ")),
-                (None, true) => format!(
-                    "{measured}, and no 2H layer count fits: a processed image (background \
+                if c.chemistries.is_empty() {
+                    "no chemistry's".to_string()
+                } else {
+                    c.chemistries.join(" or ")
+                }
+            )
+        })
+        .collect();
+    notes.extend(
+        report
+            .polymorph
+            .column_contrast
+            .iter()
+            .filter(|c| !c.fits || c.relabelled_to.is_some())
+            .map(|c| {
+                let range = |r: [f64; 2]| {
+                    if r[0] == r[1] {
+                        format!("{:.2}", r[0])
+                    } else {
+                        format!("{:.2}-{:.2}", r[0], r[1])
+                    }
+                };
+                let optics = if c.optics_known {
+                    "at the image's voltage and detector"
+                } else {
+                    "over annular detectors from 40 mrad (voltage and detector unknown)"
+                };
+                let measured = format!(
+                    "the {} areas' two column kinds compare as {:.2} (signal above the hollows, \
+                 dimmer over brighter, {} + {} columns), where the simulator gives {chemistry}'s \
+                 {} {} {optics}",
+                    c.polymorph,
+                    c.ratio,
+                    c.columns[0],
+                    c.columns[1],
+                    c.polymorph,
+                    range(c.expected)
+                );
+                let others: Vec<String> = c
+                    .fitting
+                    .iter()
+                    .map(|q| {
+                        format!(
+                            "{q} {}",
+                            c.simulated.get(q).map_or(String::new(), |r| range(*r))
+                        )
+                    })
+                    .collect();
+                match (&c.relabelled_to, others.is_empty()) {
+                    (Some(to), _) => format!("{measured}: relabelled {to} ({})", others.join(", ")),
+                    (None, true) => format!(
+                        "{measured}, and no 2H layer count fits: a processed image (background \
                      subtracted, clipped), another chemistry or a detector below 40 mrad?"
-                ),
-                (None, false) => format!(
-                    "{measured}; it fits {}: the map's {} is doubtful (give --kv and \
+                    ),
+                    (None, false) => format!(
+                        "{measured}; it fits {}: the map's {} is doubtful (give --kv and \
                      --detector-mrad, or read the original file, for the layer count at the \
                      image's own detector)",
-                    others.join(", "),
-                    c.polymorph
-                ),
-            }
-        })
-        .collect()
+                        others.join(", "),
+                        c.polymorph
+                    ),
+                }
+            }),
+    );
+    notes
 }
 
 /// Most of the material read as 2H-2L / 2H-3L where the caller allowed a monolayer too.
