@@ -32,9 +32,9 @@ pub const MIN_LINKS: usize = 40;
 /// shorten links and bias their spacing. So the spacing is taken from the columns'
 /// structure factor: the first-order reflections of the column lattice, found on the ring
 /// the expected spacing allows ([`ring_peak`]) and refined where |Σ exp(−2πi k·r)|² peaks.
-/// Columns off the lattice add only an incoherent background there. The cell area 1/|k₁ × k₂| gives the spacing
-/// (area = (√3/2)·s²), which averages an anisotropic scale (drift, a non-square scan)
-/// over both directions.
+/// Columns off the lattice add only an incoherent background there. The cell area
+/// 1/|k₁ × k₂| gives the spacing (area = (√3/2)·s²), which averages an anisotropic scale
+/// (drift, a non-square scan) over both directions.
 pub fn column_spacing_px(
     positions: &[(f64, f64)],
     expected_spacing_px: f64,

@@ -348,7 +348,7 @@ pub(super) fn column_roles(
         .iter()
         .map(|p| f.grid.to_input(p.x, p.y))
         .collect();
-    let nn_px = f.chemistry().lattice_a_angstrom() / 3f64.sqrt() / f.pixel_size;
+    let nn_px = f.column_spacing_px();
     let a = sublattice::assign(positions, &head, &monolayer, &calls, nn_px, trust);
     if a.relabelled * 10 >= positions.len().max(1) {
         let by = match a.evidence {

@@ -17,13 +17,16 @@
 //! 40–100 mrad, 60–200 kV, 20–35 mrad probes). Where the ranges of the layer counts do not
 //! overlap — WS₂: monolayer S₂ / W 0.1–0.4, bilayer columns 0.6–1.0 — the measured ratio
 //! counts the layers by itself; where they do (MoS₂ and the selenides at low inner angles)
-//! it only rules out what lies outside. The result is reported and warned about; the map
-//! is not changed (a detector below 40 mrad, which the library does not hold, brings the
-//! chalcogen up towards the metal).
+//! it only rules out what lies outside. The result is reported and warned about. Only at
+//! known optics, and without the dose (which counts the layers itself), is the map
+//! relabelled, where the ratio clearly fits another count ([`read`]): over the sweep a
+//! detector below 40 mrad, which the library does not hold, would bring the chalcogen up
+//! towards the metal unseen.
 
 use super::columns::Measure;
 use super::frame::Frame;
 use super::intensity::median;
+use super::layers::{Acquired, STACKS};
 use super::maps::PolymorphMap;
 use super::source::Source;
 use super::sublattice::Honeycomb;
@@ -62,20 +65,15 @@ const SWEEP_KV: [f64; 4] = [60.0, 80.0, 100.0, 200.0];
 const SWEEP_CONVERGENCE: [f64; 4] = [20.0, 23.0, 30.0, 35.0];
 const SWEEP_INNER: [f64; 7] = [40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0];
 
-/// The 2H classes the contrast is read in.
-const CLASSES: [Polymorph; 3] = [Polymorph::H2Mono, Polymorph::H2Bi, Polymorph::H2Tri];
-
 /// Voltage, probe semi-angle and detector inner angle, where the file or the options say
 /// the voltage and the detector (the probe defaults to 23 mrad).
 fn known_optics(f: &Frame, file: &crate::io::Acquisition) -> Option<(f64, f64, f64)> {
-    let e = &f.options.exposure;
-    let kv = e.kv.or(file.voltage_kv)?;
-    let inner = e.detector_mrad.map(|d| d.0).or(file.detector_inner_mrad)?;
-    let convergence = e
-        .convergence_mrad
-        .or(file.convergence_mrad)
-        .unwrap_or(super::settings::CONVERGENCE.default);
-    Some((kv, convergence, inner))
+    let acquired = Acquired::of(&f.options.exposure, file);
+    Some((
+        acquired.kv?,
+        acquired.convergence_mrad,
+        acquired.inner_mrad?,
+    ))
 }
 
 /// The ratio of a 2H polymorph's two column signals (dimmer over brighter) at one
@@ -189,8 +187,8 @@ pub(super) fn read(
     let chemistry = f.chemistry();
     let optics = known_optics(f, &source.acquisition);
     let known = optics.is_some();
-    let nn_px = chemistry.lattice_a_angstrom() / 3f64.sqrt() / f.pixel_size;
-    let ranges: BTreeMap<String, [f64; 2]> = CLASSES
+    let nn_px = f.column_spacing_px();
+    let ranges: BTreeMap<String, [f64; 2]> = STACKS
         .iter()
         .map(|&p| (p.name().to_string(), simulated_range(chemistry, p, optics)))
         .collect();
@@ -199,14 +197,14 @@ pub(super) fn read(
         .map(|&(x, y)| map.classes[f.model_index(x, y)])
         .collect();
     let relabels = known && f.options.exposure.dose_e_per_a2.is_none();
-    let out: Vec<ColumnContrast> = CLASSES
+    let out: Vec<ColumnContrast> = STACKS
         .iter()
         .filter_map(|&p| {
             let class = PolymorphClass::from(p).index();
             let members: Vec<bool> = class_of.iter().map(|&c| c == class).collect();
             let (ratio, columns) =
                 sublattice_ratio(positions, &members, nn_px, |x, y| measure.at(x, y))?;
-            let fitting: Vec<Polymorph> = CLASSES
+            let fitting: Vec<Polymorph> = STACKS
                 .iter()
                 .copied()
                 .filter(|q| fits(ratio, ranges[q.name()], known))
@@ -216,7 +214,7 @@ pub(super) fn read(
                 let r = ranges[q.name()][0];
                 (ratio / r).ln().abs()
             };
-            let nearest = CLASSES
+            let nearest = STACKS
                 .iter()
                 .copied()
                 .filter(|&q| f.options.allows(q))

@@ -79,6 +79,12 @@ impl<'a> Frame<'a> {
         self.options.chemistry.unwrap_or_default()
     }
 
+    /// The nearest-neighbour column distance a/√3 of the chemistry, in input px: the
+    /// shells the sublattice, vacancy-depth and contrast readings look in.
+    pub(super) fn column_spacing_px(&self) -> f64 {
+        self.chemistry().lattice_a_angstrom() / 3f64.sqrt() / self.pixel_size
+    }
+
     /// The model-grid pixel nearest to input point (x, y).
     pub(super) fn model_index(&self, x: f64, y: f64) -> usize {
         let (cx, cy) = self.grid.to_canonical(x, y);

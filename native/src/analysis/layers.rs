@@ -54,11 +54,36 @@ const MEDIAN_STRIDE: usize = 16;
 pub const DOSE_MISMATCH: f64 = 2.0;
 
 /// The 2H stacks a layer count chooses among.
-const STACKS: [Polymorph; 3] = [Polymorph::H2Mono, Polymorph::H2Bi, Polymorph::H2Tri];
+pub(super) const STACKS: [Polymorph; 3] = [Polymorph::H2Mono, Polymorph::H2Bi, Polymorph::H2Tri];
 
-/// The optics to read the signal at: what the user gave, else what the file says; `None`
-/// without a dose. The convergence defaults to the library's 23 mrad (recorded in the
-/// report); the voltage and the detector angles are required.
+/// The voltage, detector angles and probe convergence the image was taken with: each as
+/// the user gave it, else as the file says; the convergence defaults to the library's
+/// 23 mrad.
+pub(super) struct Acquired {
+    pub(super) kv: Option<f64>,
+    pub(super) inner_mrad: Option<f64>,
+    pub(super) outer_mrad: Option<f64>,
+    pub(super) convergence_mrad: f64,
+}
+
+impl Acquired {
+    pub(super) fn of(exposure: &Exposure, file: &Acquisition) -> Acquired {
+        let given = exposure.detector_mrad;
+        Acquired {
+            kv: exposure.kv.or(file.voltage_kv),
+            inner_mrad: given.map(|d| d.0).or(file.detector_inner_mrad),
+            outer_mrad: given.map(|d| d.1).or(file.detector_outer_mrad),
+            convergence_mrad: exposure
+                .convergence_mrad
+                .or(file.convergence_mrad)
+                .unwrap_or(CONVERGENCE.default),
+        }
+    }
+}
+
+/// The optics to read the signal at ([`Acquired`]); `None` without a dose. The convergence
+/// defaults to the library's 23 mrad (recorded in the report); the voltage and the detector
+/// angles are required.
 pub(super) fn optics(exposure: &Exposure, file: &Acquisition) -> Result<Option<Optics>> {
     let Some(dose) = exposure.dose_e_per_a2 else {
         return Ok(None);
@@ -68,23 +93,20 @@ pub(super) fn optics(exposure: &Exposure, file: &Acquisition) -> Result<Option<O
             "--dose needs the {what}: the file does not say it, pass {flag}"
         ))
     };
-    let kv = exposure
+    let acquired = Acquired::of(exposure, file);
+    let kv = acquired
         .kv
-        .or(file.voltage_kv)
         .ok_or_else(|| needs("accelerating voltage", "--kv"))?;
-    let (inner, outer) = exposure
-        .detector_mrad
-        .or(file.detector_inner_mrad.zip(file.detector_outer_mrad))
+    let (inner, outer) = acquired
+        .inner_mrad
+        .zip(acquired.outer_mrad)
         .ok_or_else(|| {
             needs(
                 "detector's collection angles",
                 "--detector-mrad INNER-OUTER",
             )
         })?;
-    let convergence = exposure
-        .convergence_mrad
-        .or(file.convergence_mrad)
-        .unwrap_or(CONVERGENCE.default);
+    let convergence = acquired.convergence_mrad;
     let resolved = Exposure {
         dose_e_per_a2: Some(dose),
         kv: Some(kv),

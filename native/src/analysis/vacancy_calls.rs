@@ -159,7 +159,7 @@ pub(super) fn find_vacancies(
     let reference_radius = intensity::REFERENCE_RADIUS_A / f.pixel_size;
     let vac_pos: Vec<(f64, f64)> = points.iter().map(|p| f.grid.to_input(p.x, p.y)).collect();
     let vac_ref = intensity::local_reference(&vac_pos, &columns.chalcogen_refs, reference_radius);
-    let nn_px = chemistry.lattice_a_angstrom() / 3f64.sqrt() / f.pixel_size;
+    let nn_px = f.column_spacing_px();
     let around = vacancy_depth::Neighbourhood::new(&columns.positions, nn_px);
     let vacancies: Vec<Vacancy> = points
         .iter()

@@ -157,7 +157,7 @@ fn read(
             stacked_px[r as usize - 1] += 1;
         }
     }
-    let nn_px = f.chemistry().lattice_a_angstrom() / 3f64.sqrt() / f.pixel_size;
+    let nn_px = f.column_spacing_px();
     let around = Neighbourhood::new(positions, nn_px);
     let mut depths: Vec<Vec<f64>> = vec![Vec::new(); count];
     let mut all = Vec::new();
