@@ -159,7 +159,7 @@ pub struct ColumnContrast {
     /// The simulator's range for every 2H class, by name.
     pub simulated: BTreeMap<String, [f64; 2]>,
     /// Whether the ranges are at the voltage and detector the file or the options gave;
-    /// else over every annular detector the simulator holds (inner 40–100 mrad, 60–200 kV,
+    /// else over every annular detector the simulator holds (inner 25–100 mrad, 60–200 kV,
     /// 20–35 mrad probes).
     pub optics_known: bool,
     /// The 2H class the columns were relabelled to: at known optics, where the contrast

@@ -160,6 +160,28 @@ fn integrated_signal_follows_the_response() {
     }
 }
 
+/// A low-angle detector turns WSe₂'s contrast round: the Se₂ pair outshines W (multislice,
+/// 80 kV, 23 mrad, 0.9 Å disks: W/Se₂ 0.75 at 25–100 mrad, 0.94 at 40–200, 1.28 at 66–192;
+/// the JEOL ADF1/ADF2 pair in shared/data/real shows both).
+#[test]
+fn a_low_angle_detector_shows_selenium_brighter_than_tungsten() {
+    let base = SimRequest {
+        width: 480,
+        height: 480,
+        pixel_size_angstrom: 0.1,
+        rotation_deg: Some(10.0),
+        vs1_fraction: 0.0,
+        vs2_fraction: 0.0,
+        clean: true,
+        chemistry: Chemistry::WSe2,
+        ..Default::default()
+    };
+    let at = |inner: f64| integrated_ratio(&base, 7, |p| p.adf_inner_mrad = inner).1;
+    let (low, high) = (at(25.0), at(66.0));
+    println!("WSe2 W/Se2 integrated: {low:.3} at 25 mrad, {high:.3} at 66 mrad");
+    assert!(low < 0.8 && high > 1.15, "{low} {high}");
+}
+
 #[test]
 fn vacancy_contrast() {
     let req = SimRequest {

@@ -61,7 +61,11 @@ CONVERGENCE_MRAD = 23.0
 DISK_RADIUS = 0.9
 HALO_SIGMA = 1.5
 # Detector ranges the fit uses (inner, outer) mrad; the rest of the library's ranges are held out.
-FIT_RANGES = [(40, 200), (50, 200), (60, 200), (70, 200), (80, 200), (90, 200), (100, 250)]
+FIT_RANGES = [(25, 100), (35, 100), (40, 200), (50, 200), (60, 200), (70, 200), (80, 200), (90, 200),
+              (100, 250)]
+# The library measures no detector within L.BRIGHT_FIELD_MARGIN_MRAD of the probe's
+# bright-field disk: the 30 and 35 mrad runs give no node to the low-angle detectors they
+# overlap, and the simulator draws no such pair.
 CHEMISTRIES = {"MoS2": ("Mo", "S"), "WS2": ("W", "S"), "MoSe2": ("Mo", "Se"), "WSe2": ("W", "Se")}
 
 # Grids for the disk kernels: the simulator's 32 A probe window at 0.025 A, and distances out
@@ -313,6 +317,8 @@ def fit_convergence(runs, conditions) -> list[dict]:
         ref = None
         h23 = fit_halo(runs, 80, rng, CONVERGENCE_MRAD, "2H-1L")
         for conv in [CONVERGENCE_MRAD] + [c for c in angles if c != CONVERGENCE_MRAD]:
+            if conv != CONVERGENCE_MRAD and rng[0] < conv + L.BRIGHT_FIELD_MARGIN_MRAD:
+                continue
             cells = [rows for p, rows in perfect_cells(runs, 80, "MoS2", conv) if p == "2H-1L"]
             if not cells:
                 continue

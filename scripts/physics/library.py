@@ -295,8 +295,14 @@ def build_cell(spec: dict) -> Cell:
 DETECTOR_RANGES = [
     (40, 160), (54, 200), (66, 192), (61, 183), (80, 200), (100, 250),
     (40, 200), (50, 200), (60, 200), (70, 200), (90, 200), (40, 250), (60, 250), (80, 250),
+    # Low-angle ADF: just outside a 20-23 mrad bright-field disk, where WSe2's Se2 pair
+    # outshines W (a two-detector JEOL recording in shared/data/real shows it).
+    (25, 100), (30, 100), (35, 100),
 ]
 PROFILE_RANGES = DETECTOR_RANGES[:6]
+# A range is measured only where it starts this far (mrad) outside the probe's bright-field
+# disk (its convergence semi-angle): closer, the detector sees bright field.
+BRIGHT_FIELD_MARGIN_MRAD = 5.0
 DISK_RADIUS = 0.9
 PROFILE_R = np.round(np.arange(0, 2.0001, 0.1), 2)
 FINE_SAMPLING = 0.01  # A, Fourier interpolation grid
@@ -560,11 +566,44 @@ def write_atomic(path: Path, text: str):
 def run_job(job: Job, out_dir: Path, raw_dir: Path | None, log):
     num = full_numerics(job)
     cell, rings, info = simulate(job, num)
-    nb = rings.shape[2]
     if raw_dir is not None:
         raw_dir.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(raw_dir / f"{job.run_id}.npz", rings=rings.astype(np.float32),
                             info=json.dumps(info, default=str))
+    write_tables(job, num, cell, rings, info, out_dir)
+    log(f"done {job.run_id} wall {info['wall_s']} s gpts {info['gpts']} slices {info['num_slices']} "
+        f"atoms {info['n_atoms']} scan {info['scan_gpts']} max angle {info['max_angle_mrad']:.0f} mrad")
+
+
+def remeasure(job: Job, out_dir: Path, raw_dir: Path, log) -> bool:
+    """Rewrite a run's tables from its kept ring-binned signal (new detector ranges without
+    a new multislice run). False when the raw file is absent."""
+    path = raw_dir / f"{job.run_id}.npz"
+    if not path.exists():
+        log(f"no raw signal for {job.run_id}; kept as it is")
+        return False
+    raw = np.load(path)
+    info = json.loads(str(raw["info"]))
+    sites = out_dir / f"{job.run_id}.sites.csv"
+    before = sites.read_text()
+    keep = {k: sites.with_name(sites.name.replace(".sites.", k)).read_text() for k in (".sites.", ".profiles.")}
+    write_tables(job, full_numerics(job), build_cell(job.cell), raw["rings"].astype(np.float64), info, out_dir)
+    # The ranges measured before must come out as they were (the raw rings are float32): a run
+    # whose cell or scan the current code no longer rebuilds keeps its old tables.
+    old = {(r["inner_mrad"], r["outer_mrad"], r["tag"]): float(r["disk"]) for r in csv.DictReader(io.StringIO(before))}
+    new = {(r["inner_mrad"], r["outer_mrad"], r["tag"]): float(r["disk"]) for r in csv.DictReader(io.StringIO(sites.read_text()))}
+    if any(k not in new or abs(new[k] - v) > 1e-4 * abs(v) + 1e-9 for k, v in old.items()):
+        for k, text in keep.items():
+            write_atomic(sites.with_name(sites.name.replace(".sites.", k)), text)
+        log(f"{job.run_id}: its raw signal does not reproduce its tables; kept as they were")
+        return False
+    log(f"remeasured {job.run_id}")
+    return True
+
+
+def write_tables(job: Job, num: dict, cell: Cell, rings: np.ndarray, info: dict, out_dir: Path):
+    """The run's `.sites.csv` and `.profiles.csv` from its ring-binned signal."""
+    nb = rings.shape[2]
     meta = dict(run_id=job.run_id, polymorph=job.cell["polymorph"], material=job.cell["material"],
                 kv=job.kv, conv_mrad=job.conv, defocus_A=job.defocus, c3_A=job.c3,
                 configs=num["configs"], pot_sampling_A=num["pot_sampling"], slice_A=num["slice"],
@@ -575,7 +614,7 @@ def run_job(job: Job, out_dir: Path, raw_dir: Path | None, log):
             f"+C{job.cell['carbon']:g}A" if job.cell.get("carbon") else "")
     srows, prows = [], []
     for (lo, hi) in DETECTOR_RANGES:
-        if hi > info["max_angle_mrad"] + 1e-6 or hi > nb:
+        if hi > info["max_angle_mrad"] + 1e-6 or hi > nb or lo < job.conv + BRIGHT_FIELD_MARGIN_MRAD:
             continue
         img = rings[:, :, lo:hi].sum(-1)
         res, umean, umin, umax = measure_sites(img, cell.unit, cell.sites)
@@ -597,8 +636,6 @@ def run_job(job: Job, out_dir: Path, raw_dir: Path | None, log):
     for r in srows:
         w.writerow([_fmt(r[k]) for k in SITE_FIELDS])
     write_atomic(out_dir / f"{job.run_id}.sites.csv", buf.getvalue())
-    log(f"done {job.run_id} wall {info['wall_s']} s gpts {info['gpts']} slices {info['num_slices']} "
-        f"atoms {info['n_atoms']} scan {info['scan_gpts']} max angle {info['max_angle_mrad']:.0f} mrad")
 
 
 def job_dir(job: Job) -> Path:
@@ -612,6 +649,8 @@ def main(argv=None):
     ap.add_argument("--max-runs", type=int, default=0, help="stop after this many runs (0 = all)")
     ap.add_argument("--raw-dir", default="/work/physics-logs/raw",
                     help="where to keep the ring-binned raw signal (outside the repository); '' = none")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="rewrite the tables of finished runs from their raw signal (new detector ranges)")
     ap.add_argument("--lock", default="/work/physics-logs/library.lock", help="lock file of the runner")
     args = ap.parse_args(argv)
 
@@ -640,6 +679,11 @@ def main(argv=None):
         return 0
     n = 0
     raw = Path(args.raw_dir) if args.raw_dir else None
+    if args.remeasure:
+        done = [j for j in queue if (job_dir(j) / f"{j.run_id}.sites.csv").exists()]
+        missing = sum(not remeasure(j, job_dir(j), raw, log) for j in done)
+        log(f"remeasured {len(done) - missing} of {len(done)} runs")
+        return 1 if missing else 0
     for j in queue:
         d = job_dir(j)
         d.mkdir(parents=True, exist_ok=True)

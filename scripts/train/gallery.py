@@ -48,6 +48,8 @@ BLANK = 48  # grey level of an empty real tile
 REAL_FILES = {
     "wse2_ti_doped_adf1_2.dm4": (0.383, "its own lattice (the file says 0.3988)", (0.5, 0.5),
                                  "JEOL 80 kV survey-like scan at ~0.4 A/px, WSe2:Ti"),
+    "wse2_ti_doped_adf2_2.dm4": (0.383, "its own lattice (the file says 0.3988)", (0.5, 0.5),
+                                 "the same JEOL scan's low-angle detector: Se2 brighter than W"),
     "wse2_cr_doped_9.tif": (0.26, "its own lattice (no calibration in the file)", (0.5, 0.5),
                             "WSe2:Cr at ~0.26 A/px, normalized 0-1 by the authors"),
     "fully_converted_images_superscan__haadf__14_corrected.tif": (
@@ -59,9 +61,16 @@ REAL_FILES = {
 }
 
 
+# Rows that are simulator conditions rather than acquisition.py transforms: their
+# 'transformed' image is a second simulation of the same scene with these extra arguments.
+SIMULATED = {
+    "low-angle": ("--low-angle-adf",),
+    "carbon": ("--dose", "3e4", "--carbon", "0.6"),
+}
+
+
 def conditions():
-    """(name, settings text, transform(img, rng) or None, real file or None). A transform of
-    None marks the simulator row, whose 'transformed' image is a second simulation."""
+    """(name, settings text, transform(img, rng) or a SIMULATED key, real file or None)."""
     return [
         ("coarse scan 0.40 A/px", "coarse_scan(factor=2.0): 0.4 A/px scan, Lanczos-3 back to 0.2",
          lambda x, r: acq.coarse_scan(x, 2.0, r), "wse2_ti_doped_adf1_2.dm4"),
@@ -79,7 +88,9 @@ def conditions():
         ("flyback", "flyback(width_px=10, amplitude=1.0)", lambda x, r: acq.flyback(x, r, 10, 1.0), None),
         ("frame average", "frame_average(frames=4, residual_px=0.4)",
          lambda x, r: acq.frame_average(x, r, 4, 0.4), None),
-        ("low dose + carbon", "simulator, not acquisition.py: --dose 3e4 --carbon 0.6", None,
+        ("low-angle ADF", "simulator, not acquisition.py: --low-angle-adf (inner 25-40 mrad, outer "
+         "60-120 mrad; the same scene)", "low-angle", "wse2_ti_doped_adf2_2.dm4"),
+        ("low dose + carbon", "simulator, not acquisition.py: --dose 3e4 --carbon 0.6", "carbon",
          "ws2_monolayer_contaminated.tif"),
     ]
 
@@ -212,18 +223,20 @@ def real_tile(real_dir, name, size):
     return img[cy:cy + size, cx:cx + size], name, info
 
 
-def build_rows(sim, real_dir, sim_carbon=None, tile=TILE, seed=0):
+def build_rows(sim, real_dir, sims=None, tile=TILE, seed=0):
     """Rows of (condition, settings, simulated, transformed, real or None, real label,
-    real info). `sim` and `sim_carbon` are images at 0.2 A/px, at least `tile` px wide.
-    The transforms act on the simulated tile itself (a centre crop), as training applies
-    them to whole training images: flyback bands and edge effects stay in view."""
+    real info). `sim` and the images of `sims` (SIMULATED key -> image; a row whose image
+    is missing is left out) are at 0.2 A/px, at least `tile` px wide. The transforms act on
+    the simulated tile itself (a centre crop), as training applies them to whole training
+    images: flyback bands and edge effects stay in view."""
     rows = []
     raw = centre_crop(sim, tile)
+    sims = sims or {}
     for k, (name, settings, fn, real) in enumerate(conditions()):
-        if fn is None:
-            if sim_carbon is None:
+        if isinstance(fn, str):
+            if sims.get(fn) is None:
                 continue
-            out = centre_crop(sim_carbon, tile)
+            out = centre_crop(sims[fn], tile)
         else:
             out = fn(raw.astype(np.float32), np.random.default_rng([seed, k]))
         r, label, info = real_tile(real_dir, real, tile)
@@ -355,6 +368,7 @@ def main():
     ap.add_argument("--out", default="/tmp/gallery", help="output folder (keep it outside the repository)")
     ap.add_argument("--sim", help="a `stemsight simulate` folder (image.tif) instead of running the binary")
     ap.add_argument("--sim-carbon", help="a second folder for the low-dose + carbon row (default: simulated)")
+    ap.add_argument("--sim-low-angle", help="a second folder for the low-angle ADF row (default: simulated)")
     ap.add_argument("--bin", default=str(REPO / "target/release/stemsight"))
     ap.add_argument("--real", default=str(REPO.parent / "shared/data/real"), help="real-image folder")
     ap.add_argument("--seed", type=int, default=0, help="rng seed of the random transforms")
@@ -362,17 +376,22 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sim_dir = Path(args.sim) if args.sim else simulate(args.bin, out / "sim")
-    carbon_dir = Path(args.sim_carbon) if args.sim_carbon else None
-    if carbon_dir is None and Path(args.bin).is_file():
-        carbon_dir = simulate(args.bin, out / "sim-carbon", ["--dose", "3e4", "--carbon", "0.6"])
+    given = {"carbon": args.sim_carbon, "low-angle": args.sim_low_angle}
+    sims = {}
+    for key, extra in SIMULATED.items():
+        folder = Path(given[key]) if given[key] else None
+        if folder is None and Path(args.bin).is_file():
+            folder = simulate(args.bin, out / f"sim-{key}", extra)
+        if folder is not None:
+            sims[key] = load_sim(folder)
     sim = load_sim(sim_dir)
-    sim_carbon = load_sim(carbon_dir) if carbon_dir else None
     real_dir = args.real if Path(args.real).is_dir() else None
-    rows = build_rows(sim, real_dir, sim_carbon, TILE, args.seed)
+    rows = build_rows(sim, real_dir, sims, TILE, args.seed)
     m = mosaic(rows, TILE)
     drew = write_png(out / "gallery.png", m, rows, TILE)
     desc = (f"`{sim_dir}`" + ("" if args.sim else " = `stemsight simulate --polymorph 2H-1L --chemistry WSe2 "
-                                               "--size 256 --pixel-size 0.2 --seed 11`; the carbon row adds `--dose 3e4 --carbon 0.6`"))
+                                               "--size 256 --pixel-size 0.2 --seed 11`; the low-angle row adds `--low-angle-adf`, the "
+                                               "carbon row `--dose 3e4 --carbon 0.6`"))
     write_md(out / "gallery.md", rows, desc, args.real, drew, lattice_constant(sim))
     print(f"{out / 'gallery.png'} ({m.shape[1]}x{m.shape[0]}, {len(rows)} rows), {out / 'gallery.md'}")
 

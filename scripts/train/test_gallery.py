@@ -24,8 +24,8 @@ def test_mosaic_shape_transforms_and_absent_real_column(tmp_path):
     tile = 48
     sim = hexagonal(64, 0.2)
     rows = gallery.build_rows(sim, tmp_path / "no-such-dir", None, tile=tile, seed=0)
-    n_transforms = sum(fn is not None for _, _, fn, _ in gallery.conditions())
-    assert len(rows) == n_transforms  # no carbon simulation: that row is left out
+    n_transforms = sum(callable(fn) for _, _, fn, _ in gallery.conditions())
+    assert len(rows) == n_transforms  # no second simulations: their rows are left out
     m = gallery.mosaic(rows, tile)
     assert m.dtype == np.uint8
     assert m.shape == (gallery.HEADER + len(rows) * (gallery.BAND + tile + gallery.GAP), 3 * tile + 4 * gallery.GAP)
@@ -39,11 +39,15 @@ def test_mosaic_shape_transforms_and_absent_real_column(tmp_path):
         assert m[y:y + tile, gallery.col_left(0, tile):gallery.col_left(0, tile) + tile].std() > 10
 
 
-def test_carbon_row_appears_with_a_second_simulation():
+def test_simulated_rows_appear_with_their_second_simulations():
     sim = hexagonal(56, 0.2)
-    rows = gallery.build_rows(sim, None, hexagonal(56, 0.2, noise=0.5, seed=1), tile=40)
+    rows = gallery.build_rows(sim, None, {"carbon": hexagonal(56, 0.2, noise=0.5, seed=1)}, tile=40)
     assert rows[-1]["condition"] == "low dose + carbon"
     assert rows[-1]["real"] is None and rows[-1]["real_label"].startswith("absent")
+    assert "low-angle ADF" not in [r["condition"] for r in rows]
+    rows = gallery.build_rows(sim, None, {"low-angle": hexagonal(56, 0.2, seed=2)}, tile=40)
+    assert rows[-1]["condition"] == "low-angle ADF"
+    assert rows[-1]["real_label"].startswith("absent (wse2_ti_doped_adf2_2.dm4")
 
 
 def test_resampling_keeps_the_lattice_scale():

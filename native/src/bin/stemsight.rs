@@ -260,6 +260,10 @@ struct SimulateArgs {
     /// MoS2 (default), WS2, MoSe2 or WSe2: same structures, other atoms and lattice constant.
     #[arg(long, default_value = "MoS2")]
     chemistry: String,
+    /// Record with a low-angle annular detector (inner 25–40 mrad, outer 60–120 mrad)
+    /// instead of a high-angle one; ignored with --clean.
+    #[arg(long)]
+    low_angle_adf: bool,
     /// Also write image.png.
     #[arg(long)]
     png: bool,
@@ -333,6 +337,7 @@ fn run_simulate(a: SimulateArgs) -> Result<()> {
         scan_noise: a.scan_noise,
         clean: a.clean,
         chemistry: chemistry(&a.chemistry)?,
+        low_angle_adf: a.low_angle_adf,
     };
     let sample = simulate(&req, a.seed)?;
     stemsight::sim::folder::write_simulation(&a.out, &sample, a.png)?;

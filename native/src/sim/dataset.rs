@@ -47,6 +47,10 @@ pub struct DatasetConfig {
     /// Relative frequency of each chemistry (MoS2, WS2, MoSe2, WSe2); empty = MoS₂ only.
     /// Drawn last, and only when set, so configs without it keep their images per seed.
     pub chemistry_weights: BTreeMap<String, f64>,
+    /// Share of samples recorded with a low-angle annular detector
+    /// ([`super::params::LOW_ANGLE_ADF_MRAD`]); drawn after the chemistry, and only when
+    /// above 0, so configs without it keep their images per seed.
+    pub low_angle_adf_probability: f64,
 }
 
 impl Default for DatasetConfig {
@@ -77,6 +81,7 @@ impl Default for DatasetConfig {
             adatoms_per_nm2: [0.0, 0.2],
             shard_size: 256,
             chemistry_weights: BTreeMap::new(),
+            low_angle_adf_probability: 0.0,
         }
     }
 }
@@ -142,6 +147,11 @@ impl DatasetConfig {
         }
         if self.dose_e_per_angstrom2[0] <= 0.0 {
             return Err(Error::invalid("dose range must be positive"));
+        }
+        if !(0.0..=1.0).contains(&self.low_angle_adf_probability) {
+            return Err(Error::invalid(
+                "low_angle_adf_probability must be within 0..1",
+            ));
         }
         Ok(())
     }
@@ -219,6 +229,7 @@ impl DatasetConfig {
             scan_noise,
             clean: false,
             chemistry: Chemistry::MoS2,
+            low_angle_adf: false,
         };
         if !self.chemistry_weights.is_empty() {
             let total: f64 = self.chemistry_weights.values().sum();
@@ -230,6 +241,9 @@ impl DatasetConfig {
                 }
                 t -= w;
             }
+        }
+        if self.low_angle_adf_probability > 0.0 {
+            req.low_angle_adf = rng.gen::<f64>() < self.low_angle_adf_probability;
         }
         req
     }
@@ -383,6 +397,51 @@ mod tests {
             DatasetConfig::default(),
             "train.json documents the defaults"
         );
+    }
+
+    #[test]
+    fn a_low_angle_share_records_some_samples_with_a_low_angle_detector_only() {
+        let base: DatasetConfig =
+            serde_json::from_str(include_str!("../../../scripts/data/train3.json")).unwrap();
+        let laadf: DatasetConfig =
+            serde_json::from_str(include_str!("../../../scripts/data/train5.json")).unwrap();
+        laadf.validate().unwrap();
+        assert_eq!(laadf.low_angle_adf_probability, 0.35);
+        let draw = |cfg: &DatasetConfig, k: u64| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(sample_seed(6000, k));
+            cfg.request(&mut rng)
+        };
+        let mut low = 0;
+        for k in 0..400 {
+            let (a, b) = (draw(&base, k), draw(&laadf, k));
+            // The share is drawn last: everything else of the request is the same.
+            assert_eq!(
+                SimRequest {
+                    low_angle_adf: false,
+                    ..b.clone()
+                },
+                a
+            );
+            if !b.low_angle_adf {
+                continue;
+            }
+            low += 1;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(k);
+            let p = crate::sim::SimParams::draw(&b, &mut rng);
+            let conv = p.probe.convergence_mrad;
+            assert!(
+                p.adf_inner_mrad >= (conv + 5.0).max(25.0) - 1e-9 && p.adf_inner_mrad <= 40.0,
+                "inner {} at {conv} mrad",
+                p.adf_inner_mrad
+            );
+            assert!((60.0..=120.0).contains(&p.adf_outer_mrad));
+        }
+        assert!((110..=170).contains(&low), "{low} of 400 low-angle");
+        let bad = DatasetConfig {
+            low_angle_adf_probability: 1.5,
+            ..base
+        };
+        assert!(bad.validate().is_err());
     }
 
     #[test]
