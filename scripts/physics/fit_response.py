@@ -422,7 +422,8 @@ def convergence_by_voltage(nodes80: list[dict], voltages) -> list[dict]:
     at 200 kV 23-35 mrad all read its 35 mrad). Factors divide, halo changes subtract; at
     23 mrad every voltage has 1, 1 and 0. Checked on the library's 2H-1L at 60 kV, 30 mrad,
     which no fit reads: solved alike it gives Mo x1.073, S2 x1.140 and a halo change of -0.010
-    at 40-200 mrad (this table: x1.089, x1.147, -0.004), over the seven fit ranges 1.6 % rms
+    at 40-200 mrad (this table, which reads 80 kV's 34 mrad at its 35-100 mrad node: x1.079,
+    x1.140, -0.007; clamped to the 40 mrad node before the low-angle nodes: x1.089, x1.147), over the seven fit ranges 1.6 % rms
     from this table's factors and its halo changes -0.010 to +0.015 (this table's -0.009 to
     +0.010)."""
     out = []

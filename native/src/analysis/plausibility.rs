@@ -274,7 +274,7 @@ fn column_contrast_notes(report: &Report) -> Vec<String> {
                 let optics = if c.optics_known {
                     "at the image's voltage and detector"
                 } else {
-                    "over annular detectors from 40 mrad (voltage and detector unknown)"
+                    "over annular detectors from 25 mrad (voltage and detector unknown)"
                 };
                 let measured = format!(
                     "the {} areas' two column kinds compare as {:.2} (signal above the hollows, \
@@ -301,7 +301,7 @@ fn column_contrast_notes(report: &Report) -> Vec<String> {
                     (Some(to), _) => format!("{measured}: relabelled {to} ({})", others.join(", ")),
                     (None, true) => format!(
                         "{measured}, and no 2H layer count fits: a processed image (background \
-                     subtracted, clipped), another chemistry or a detector below 40 mrad?"
+                     subtracted, clipped), another chemistry or a detector outside 25-100 mrad?"
                     ),
                     (None, false) => format!(
                         "{measured}; it fits {}: the map's {} is doubtful (give --kv and \
