@@ -104,8 +104,8 @@ pub struct Vacancy {
     pub normalized_intensity: f64,
     pub polymorph: PolymorphClass,
     /// The share of a chalcogen column's signal left above the hollows' floor at the call
-    /// ([`crate::analysis::vacancy_depth::depth`]: monolayer VS1 ≈ 0.3–0.5, VS2 ≈ 0, an
-    /// intact column 1); absent where too few columns stand around it.
+    /// ([`crate::analysis::neighbourhood::Neighbourhood::depth`]: monolayer VS1 ≈ 0.3–0.5,
+    /// VS2 ≈ 0, an intact column 1); absent where too few columns stand around it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<f64>,
 }
@@ -208,8 +208,22 @@ pub struct VacancyDepth {
     /// Linked areas read as 2H-2L / 2H-3L, and those relabelled 2H-1L.
     pub areas: usize,
     pub monolayer_areas: usize,
-    /// Of the pixels read as 2H-2L / 2H-3L, the share relabelled 2H-1L.
+    /// Of the pixels read as 2H-2L / 2H-3L, the share relabelled 2H-1L (by their calls'
+    /// depth or by their columns' signal).
     pub relabelled_fraction: f64,
+    /// Areas without enough calls of their own relabelled 2H-1L because their columns
+    /// shine no brighter than the monolayer's beside them
+    /// ([`crate::analysis::vacancy_depth`]).
+    #[serde(default)]
+    pub signal_areas: usize,
+    /// The limit on an area's median column signal over the monolayer's brighter
+    /// sublattice below which it is the monolayer; absent where no monolayer reference
+    /// was found or the chemistry's stacks do not stand clear of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_limit: Option<f64>,
+    /// The highest such ratio among the areas relabelled by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_ratio: Option<f64>,
 }
 
 impl VacancyDepth {
@@ -221,7 +235,8 @@ impl VacancyDepth {
     /// Whether the vacancies showed (nearly) all the area read as 2H stacks to be a
     /// monolayer.
     pub fn shows_monolayer(&self) -> bool {
-        self.monolayer_areas > 0 && self.relabelled_fraction >= Self::KNOWN_MONOLAYER
+        self.monolayer_areas + self.signal_areas > 0
+            && self.relabelled_fraction >= Self::KNOWN_MONOLAYER
     }
 }
 

@@ -29,9 +29,9 @@ use super::frame::Frame;
 use super::intensity::median;
 use super::layers::{Acquired, STACKS};
 use super::maps::PolymorphMap;
+use super::neighbourhood;
 use super::source::Source;
 use super::sublattice::Honeycomb;
-use super::vacancy_depth;
 use crate::crystal::{Chemistry, Polymorph, PolymorphClass, Site};
 use crate::findings::ColumnContrast;
 use crate::sim::params::BRIGHT_FIELD_MARGIN_MRAD;
@@ -149,8 +149,21 @@ pub fn sublattice_ratio(
     nn_px: f64,
     signal: impl Fn(f64, f64) -> f64,
 ) -> Option<(f64, [usize; 2])> {
+    let ([lo, hi], counts) = sublattice_medians(positions, members, nn_px, signal)?;
+    (hi > 0.0).then(|| (lo.max(0.0) / hi, counts))
+}
+
+/// The dimmer and the brighter sublattice's median signal above the hollows, and the
+/// columns measured on each, for the `members` among `positions` (input px); `None` with
+/// fewer than [`MIN_PER_SUBLATTICE`] columns on either.
+pub fn sublattice_medians(
+    positions: &[(f64, f64)],
+    members: &[bool],
+    nn_px: f64,
+    signal: impl Fn(f64, f64) -> f64,
+) -> Option<([f64; 2], [usize; 2])> {
     let honeycomb = Honeycomb::read(positions, members, nn_px)?;
-    let around = vacancy_depth::Neighbourhood::new(positions, nn_px);
+    let around = neighbourhood::Neighbourhood::new(positions, nn_px);
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for (i, side) in honeycomb.sides.iter().enumerate() {
         let Some(on_a) = *side else { continue };
@@ -173,8 +186,31 @@ pub fn sublattice_ratio(
         return None;
     }
     let (ma, mb) = (median(&mut a), median(&mut b));
-    let (lo, hi) = (ma.min(mb), ma.max(mb));
-    (hi > 0.0).then(|| (lo.max(0.0) / hi, counts))
+    Some(([ma.min(mb), ma.max(mb)], counts))
+}
+
+/// The dimmest column of a 2H stack over the brighter column of the monolayer, in
+/// `chemistry`, the least over every detector and voltage of the sweep: however the
+/// detector weighs metal against chalcogen, a stack's every column holds a metal and a
+/// chalcogen pair (2H-2L: M + X₂) and outshines both of the monolayer's. At the image's
+/// own optics the bound could only be higher, so the sweep's is the safe one.
+pub fn stack_over_monolayer(chemistry: Chemistry) -> f64 {
+    let mono = Polymorph::H2Mono;
+    responses(None)
+        .iter()
+        .flat_map(|r| {
+            let brightest = [Site::A, Site::B]
+                .map(|s| r.column(chemistry, &mono.column(s), 1, false))
+                .into_iter()
+                .fold(0.0, f64::max);
+            STACKS.iter().filter(|&&p| p != mono).flat_map(move |&p| {
+                [false, true].into_iter().flat_map(move |flipped| {
+                    [Site::A, Site::B]
+                        .map(|s| r.column(chemistry, &p.column(s), p.layers(), flipped) / brightest)
+                })
+            })
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// The column contrast of each 2H class of `map` that holds enough columns, with what the
@@ -389,5 +425,30 @@ mod tests {
         let at = simulated_range(Chemistry::WS2, Polymorph::H2Mono, Some((80.0, 23.0, 40.0)));
         assert_eq!(at[0], at[1]);
         assert!((at[0] - 0.31).abs() < 0.05, "{at:?}");
+    }
+
+    #[test]
+    fn a_stack_outshines_the_monolayer_beside_it_in_the_selenides() {
+        // Every column of a 2H stack holds a metal and a chalcogen pair; at every detector
+        // and voltage of the sweep (low-angle ones included, where Se2 outshines W) the
+        // selenides' stacks stand clear of the monolayer's brighter column, the sulfides'
+        // do not (WS2's bilayer W + S2 comes under the monolayer's W at some detectors).
+        let bound = |c| stack_over_monolayer(c);
+        assert!(bound(Chemistry::WSe2) > 1.45, "{}", bound(Chemistry::WSe2));
+        assert!(bound(Chemistry::MoSe2) > 1.3, "{}", bound(Chemistry::MoSe2));
+        assert!(bound(Chemistry::MoS2) < 1.3, "{}", bound(Chemistry::MoS2));
+        assert!(bound(Chemistry::WS2) < 1.0, "{}", bound(Chemistry::WS2));
+        // The comparison as the engine makes it: a monolayer's brighter sublattice against
+        // a bilayer's columns (each the monolayer's pair summed) under the same probe.
+        let (mono, pos) = honeycomb(18.2, 1.0, 0.6, 10.0, 200);
+        let ([lo, hi], _) =
+            sublattice_medians(&pos, &vec![true; pos.len()], 18.2, disk(&mono, 200, 4.5)).unwrap();
+        assert!((lo / hi - 0.6).abs() < 0.02, "{lo} {hi}");
+        let (bi, _) = honeycomb(18.2, 1.6, 1.6, 10.0, 200);
+        let ([b_lo, b_hi], _) =
+            sublattice_medians(&pos, &vec![true; pos.len()], 18.2, disk(&bi, 200, 4.5)).unwrap();
+        assert!((b_lo / hi - 1.6).abs() < 0.05 && (b_hi / hi - 1.6).abs() < 0.05);
+        let limit = 0.5 * (1.0 + bound(Chemistry::WSe2));
+        assert!(b_lo / hi > limit && hi / hi < limit);
     }
 }

@@ -18,6 +18,7 @@ pub mod lattice;
 pub mod layers;
 
 pub mod localize;
+pub mod neighbourhood;
 
 pub mod plausibility;
 
@@ -236,11 +237,11 @@ impl Analyzer {
         let (vacancies, edge_vacancies) = find_vacancies(
             &f,
             &points,
-            &columns,
-            &measure,
+            (&columns, &measure),
             &dirt,
             &polymorphs,
             &interior,
+            &mut warnings,
         );
         let areas = material_areas(&f, &polymorphs, &dirt, &interior);
         let (summary, counted_atoms) = count_summary(&f, &atoms, &vacancies, &areas, &interior);

@@ -217,17 +217,38 @@ fn dose_mismatch_warning(report: &Report) -> Option<String> {
 /// the report says which way it went and why.
 fn vacancy_depth_note(report: &Report) -> Option<String> {
     let d = report.polymorph.vacancy_depth.as_ref()?;
-    let depth = d.median_depth?;
-    (d.monolayer_areas > 0).then(|| {
+    let by_depth = d
+        .median_depth
+        .filter(|_| d.monolayer_areas > 0)
+        .map(|depth| {
+            format!(
+                "{} by their vacancy calls ({} measured), which leave a median {depth:.2} of a \
+                 chalcogen column's signal above the hollows, as only a monolayer's can (a \
+                 bilayer's VS1 leaves 0.74-0.83)",
+                d.monolayer_areas, d.calls
+            )
+        });
+    let by_signal = d
+        .signal_ratio
+        .zip(d.signal_limit)
+        .filter(|_| d.signal_areas > 0)
+        .map(|(ratio, limit)| {
+            format!(
+                "{} by their columns, whose median signal above the hollows is at most \
+                 {ratio:.2} of the monolayer's brighter columns beside them (a stack's would \
+                 be above {limit:.2})",
+                d.signal_areas
+            )
+        });
+    let reasons: Vec<String> = by_depth.into_iter().chain(by_signal).collect();
+    (!reasons.is_empty()).then(|| {
         format!(
             "{} of the {} area(s) the polymorph model read as 2H-2L/2H-3L were relabelled \
-             2H-1L ({:.0} % of that area): their vacancy calls ({} measured) leave a median \
-             {depth:.2} of a chalcogen column's signal above the hollows, as only a \
-             monolayer's can (a bilayer's VS1 leaves 0.74-0.83)",
-            d.monolayer_areas,
+             2H-1L ({:.0} % of that area): {}",
+            d.monolayer_areas + d.signal_areas,
             d.areas,
             100.0 * d.relabelled_fraction,
-            d.calls
+            reasons.join("; ")
         )
     })
 }
