@@ -392,3 +392,58 @@ fn a_ws2_bilayer_read_as_a_monolayer_is_warned_about() {
         .any(|q| q == "2H-2L"));
     assert!(warned(&bi));
 }
+
+/// A true stack beside a monolayer keeps its reading (`analysis::vacancy_depth`, the
+/// columns' signal): a simulated WSe₂ 2H-1L | 2H-2L junction (384², 0.12 Å/px, 5 % VS1,
+/// 2 % VS2 on both sides) whose monolayer is one by its own calls, so the bilayer is
+/// compared with it, and its columns (each W + Se₂) stand clear of the monolayer's. Measured:
+/// truth 2H-1L 62 % / 2H-2L 38 % of the columns, map 2H-1L 61 % / 2H-2L 39 %.
+#[test]
+fn a_true_stack_beside_a_monolayer_stays_a_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let o = common::stemsight(&[
+        "simulate",
+        "--polymorph",
+        "2H-1L",
+        "--second-polymorph",
+        "2H-2L",
+        "--boundary",
+        "straight",
+        "--chemistry",
+        "WSe2",
+        "--size",
+        "384",
+        "--pixel-size",
+        "0.12",
+        "--vs1-fraction",
+        "0.05",
+        "--vs2-fraction",
+        "0.02",
+        "--seed",
+        "1",
+        "--out",
+        sim.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sim.join("truth.json")).unwrap()).unwrap();
+    let columns = truth["columns"].as_array().unwrap();
+    let bilayer =
+        columns.iter().filter(|c| c["polymorph"] == "2H-2L").count() as f64 / columns.len() as f64;
+    let report = analyze(dir.path(), &sim.join("image.tif"), &["--chemistry", "WSe2"]);
+    let depth = &report["polymorph"]["vacancy_depth"];
+    eprintln!(
+        "truth 2H-2L {bilayer:.2}; {depth}; {}",
+        report["polymorph"]["fractions"]
+    );
+    // The monolayer was confirmed (a reference exists) and the stack was asked about.
+    assert!(depth["signal_limit"].as_f64().is_some(), "{depth}");
+    assert!(depth["areas"].as_u64().unwrap() >= 1, "{depth}");
+    assert_eq!(depth["signal_areas"].as_u64().unwrap(), 0, "{depth}");
+    let stacked = fraction(&report, "2H-2L") + fraction(&report, "2H-3L");
+    assert!(
+        (stacked - bilayer).abs() < 0.1,
+        "stacks {stacked:.2} against {bilayer:.2} in the truth"
+    );
+}
