@@ -42,6 +42,39 @@ fn fixture(stem: &str) -> PathBuf {
         .join(format!("{stem}.tif"))
 }
 
+/// A simulated WSe₂ frame (384², 0.12 Å/px, 5 % VS1, 2 % VS2) of the `polymorphs` flags and
+/// `seed`, in `dir`/sim: the folder and its truth.
+fn wse2_with_vacancies(
+    dir: &std::path::Path,
+    polymorphs: &[&str],
+    seed: &str,
+) -> (PathBuf, serde_json::Value) {
+    let sim = dir.join("sim");
+    let mut args = vec!["simulate"];
+    args.extend_from_slice(polymorphs);
+    args.extend_from_slice(&[
+        "--chemistry",
+        "WSe2",
+        "--size",
+        "384",
+        "--pixel-size",
+        "0.12",
+        "--vs1-fraction",
+        "0.05",
+        "--vs2-fraction",
+        "0.02",
+        "--seed",
+        seed,
+        "--out",
+        sim.to_str().unwrap(),
+    ]);
+    let o = common::stemsight(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let truth =
+        serde_json::from_str(&std::fs::read_to_string(sim.join("truth.json")).unwrap()).unwrap();
+    (sim, truth)
+}
+
 fn fraction(report: &serde_json::Value, polymorph: &str) -> f64 {
     report["polymorph"]["fractions"][polymorph]
         .as_f64()
@@ -153,29 +186,7 @@ fn a_dose_without_the_optics_is_refused_naming_what_is_missing() {
 #[test]
 fn vacancies_deep_as_a_monolayers_relabel_a_stack() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = dir.path().join("sim");
-    let o = common::stemsight(&[
-        "simulate",
-        "--polymorph",
-        "2H-1L",
-        "--chemistry",
-        "WSe2",
-        "--size",
-        "384",
-        "--pixel-size",
-        "0.12",
-        "--vs1-fraction",
-        "0.05",
-        "--vs2-fraction",
-        "0.02",
-        "--seed",
-        "6",
-        "--out",
-        sim.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let truth: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(sim.join("truth.json")).unwrap()).unwrap();
+    let (sim, truth) = wse2_with_vacancies(dir.path(), &["--polymorph", "2H-1L"], "6");
     let report = analyze(dir.path(), &sim.join("image.tif"), &["--chemistry", "WSe2"]);
     let depth = &report["polymorph"]["vacancy_depth"];
     eprintln!("{depth}");
@@ -401,33 +412,15 @@ fn a_ws2_bilayer_read_as_a_monolayer_is_warned_about() {
 #[test]
 fn a_true_stack_beside_a_monolayer_stays_a_stack() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = dir.path().join("sim");
-    let o = common::stemsight(&[
-        "simulate",
+    let junction = [
         "--polymorph",
         "2H-1L",
         "--second-polymorph",
         "2H-2L",
         "--boundary",
         "straight",
-        "--chemistry",
-        "WSe2",
-        "--size",
-        "384",
-        "--pixel-size",
-        "0.12",
-        "--vs1-fraction",
-        "0.05",
-        "--vs2-fraction",
-        "0.02",
-        "--seed",
-        "1",
-        "--out",
-        sim.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let truth: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(sim.join("truth.json")).unwrap()).unwrap();
+    ];
+    let (sim, truth) = wse2_with_vacancies(dir.path(), &junction, "1");
     let columns = truth["columns"].as_array().unwrap();
     let bilayer =
         columns.iter().filter(|c| c["polymorph"] == "2H-2L").count() as f64 / columns.len() as f64;

@@ -141,31 +141,46 @@ fn read(
         .iter()
         .map(|&(x, y)| regions[f.model_index(x, y)])
         .collect();
-    let reference = Monolayer {
-        f,
-        classes: &map.classes,
-        regions: &regions,
-        region_of: &region_of,
-        around: &around,
+    let bound = contrast::stack_over_monolayer(f.chemistry());
+    let reference = (bound >= MIN_STACK_SEPARATION)
+        .then(|| {
+            Monolayer {
+                f,
+                classes: &map.classes,
+                regions: &regions,
+                region_of: &region_of,
+                around: &around,
+            }
+            .brighter_column(positions, calls, &signal)
+        })
+        .flatten();
+    // Each stacked area not already shown a monolayer by its calls: its columns' signal
+    // above the hollows, gathered in one pass over the columns.
+    let mut above: Vec<Vec<f64>> = vec![Vec::new(); count];
+    if reference.is_some() {
+        for (&at, &r) in positions.iter().zip(&region_of) {
+            let Some(r) = (r as usize).checked_sub(1) else {
+                continue;
+            };
+            if by_depth[r] || stacked_px[r] == 0 {
+                continue;
+            }
+            if let Some(floor) = around.floor(at, signal) {
+                let v = signal(at.0, at.1) - floor;
+                if v.is_finite() {
+                    above[r].push(v);
+                }
+            }
+        }
     }
-    .brighter_column(positions, calls, &signal);
-    let by_signal: Vec<Option<f64>> = match reference {
-        Some(bright) => (0..count)
-            .map(|r| {
-                let members = region_of.iter().map(|&q| q as usize == r + 1);
-                let mut above: Vec<f64> = positions
-                    .iter()
-                    .zip(members)
-                    .filter(|&(_, m)| m && !by_depth[r] && stacked_px[r] > 0)
-                    .filter_map(|(&at, _)| Some(signal(at.0, at.1) - around.floor(at, signal)?))
-                    .filter(|v| v.is_finite())
-                    .collect();
-                (above.len() >= MIN_AREA_COLUMNS).then(|| median(&mut above) / bright)
-            })
-            .collect(),
-        None => vec![None; count],
-    };
-    let limit = 0.5 * (1.0 + contrast::stack_over_monolayer(f.chemistry()));
+    let by_signal: Vec<Option<f64>> = above
+        .iter_mut()
+        .map(|a| {
+            let bright = reference?;
+            (a.len() >= MIN_AREA_COLUMNS).then(|| median(a) / bright)
+        })
+        .collect();
+    let limit = 0.5 * (1.0 + bound);
     let monolayer_signal: Vec<bool> = by_signal
         .iter()
         .map(|r| r.is_some_and(|r| r < limit))
@@ -196,9 +211,7 @@ fn read(
             .zip(&monolayer_signal)
             .filter(|(_, &m)| m)
             .filter_map(|(r, _)| *r)
-            .fold(None, |acc: Option<f64>, r| {
-                Some(acc.map_or(r, |a| a.max(r)))
-            }),
+            .reduce(f64::max),
     })
 }
 
@@ -214,17 +227,13 @@ struct Monolayer<'a> {
 
 impl Monolayer<'_> {
     /// The median signal above the hollows of the monolayer's brighter sublattice, where
-    /// the chemistry's stacks stand clear of it ([`MIN_STACK_SEPARATION`]) and the
-    /// monolayer's own calls (at least [`MIN_CALLS`]) are as deep as a monolayer's.
+    /// the monolayer's own calls (at least [`MIN_CALLS`]) are as deep as a monolayer's.
     fn brighter_column(
         &self,
         positions: &[(f64, f64)],
         calls: &[VacancyPoint],
         signal: &impl Fn(f64, f64) -> f64,
     ) -> Option<f64> {
-        if contrast::stack_over_monolayer(self.f.chemistry()) < MIN_STACK_SEPARATION {
-            return None;
-        }
         let mono = PolymorphClass::from(Polymorph::H2Mono).index();
         let on_monolayer = |(x, y): (f64, f64)| {
             let i = self.f.model_index(x, y);
