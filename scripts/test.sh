@@ -7,5 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Release mode: the engine links tract, and one optimized build serves the tests, the CLI and the JNI library.
 cargo test --workspace --release
+echo "(Rust tests done, ${SECONDS} s into the tests)"
 python3 -m pytest tests scripts/physics scripts/train -q
+echo "(Python tests done, ${SECONDS} s into the tests)"
 bash scripts/test_java.sh
