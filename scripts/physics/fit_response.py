@@ -63,9 +63,10 @@ HALO_SIGMA = 1.5
 # Detector ranges the fit uses (inner, outer) mrad; the rest of the library's ranges are held out.
 FIT_RANGES = [(25, 100), (35, 100), (40, 200), (50, 200), (60, 200), (70, 200), (80, 200), (90, 200),
               (100, 250)]
-# The library measures no detector within L.BRIGHT_FIELD_MARGIN_MRAD of the probe's
-# bright-field disk: the 30 and 35 mrad runs give no node to the low-angle detectors they
-# overlap, and the simulator draws no such pair.
+# The library measures no detector within L.MEASURE_MARGIN_MRAD of the probe's bright-field
+# disk, and the convergence factors come only from runs whose disk stays
+# L.BRIGHT_FIELD_MARGIN_MRAD inside the detector, as the simulator draws them: the 35 mrad
+# run gives no low-angle node, the 30 mrad run its 35-100 mrad one.
 CHEMISTRIES = {"MoS2": ("Mo", "S"), "WS2": ("W", "S"), "MoSe2": ("Mo", "Se"), "WSe2": ("W", "Se")}
 
 # Grids for the disk kernels: the simulator's 32 A probe window at 0.025 A, and distances out

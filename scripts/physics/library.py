@@ -300,8 +300,15 @@ DETECTOR_RANGES = [
     (25, 100), (30, 100), (35, 100),
 ]
 PROFILE_RANGES = DETECTOR_RANGES[:6]
-# A range is measured only where it starts this far (mrad) outside the probe's bright-field
-# disk (its convergence semi-angle): closer, the detector sees bright field.
+# A range is measured only where it starts at least this far (mrad) outside the probe's
+# bright-field disk (its convergence semi-angle; the library's probes have no aberrations, so
+# the disk's edge is sharp): at the disk's edge the detector sees bright field. The 23 mrad
+# runs' 25-100 mrad range (2 mrad out) is the low-angle node the response fit takes at its
+# reference probe; the 30 and 35 mrad runs measure nothing at 30 and 35 mrad.
+MEASURE_MARGIN_MRAD = 2.0
+# The simulator draws a low-angle detector at least this far outside the disk (Rust
+# `sim::params::BRIGHT_FIELD_MARGIN_MRAD`), where aberrations and source size no longer bring
+# bright field onto it; fit_response.py takes no convergence factor nearer.
 BRIGHT_FIELD_MARGIN_MRAD = 5.0
 DISK_RADIUS = 0.9
 PROFILE_R = np.round(np.arange(0, 2.0001, 0.1), 2)
@@ -614,7 +621,7 @@ def write_tables(job: Job, num: dict, cell: Cell, rings: np.ndarray, info: dict,
             f"+C{job.cell['carbon']:g}A" if job.cell.get("carbon") else "")
     srows, prows = [], []
     for (lo, hi) in DETECTOR_RANGES:
-        if hi > info["max_angle_mrad"] + 1e-6 or hi > nb or lo < job.conv + BRIGHT_FIELD_MARGIN_MRAD:
+        if hi > info["max_angle_mrad"] + 1e-6 or hi > nb or lo < job.conv + MEASURE_MARGIN_MRAD:
             continue
         img = rings[:, :, lo:hi].sum(-1)
         res, umean, umin, umax = measure_sites(img, cell.unit, cell.sites)
