@@ -79,6 +79,21 @@ def test_site_table_schema(path):
     assert {r["tag"] for r in prow} == tags
 
 
+@pytest.mark.parametrize("path", SITE_FILES, ids=lambda p: p.name[:-len(".sites.csv")])
+def test_low_angle_ranges_are_those_the_code_measures(path):
+    """The low-angle ranges a table holds are those library.py measures at the run's probe
+    (from MEASURE_MARGIN_MRAD outside its bright-field disk), so a remade run writes them all."""
+    pytest.importorskip("numpy")
+    import library
+
+    rows = _rows(path)
+    conv = float(rows[0]["conv_mrad"])
+    held = {(int(r["inner_mrad"]), int(r["outer_mrad"])) for r in rows if int(r["inner_mrad"]) < 40}
+    measured = {(lo, hi) for lo, hi in library.DETECTOR_RANGES
+                if lo < 40 and lo >= conv + library.MEASURE_MARGIN_MRAD}
+    assert held == measured, (path.name, sorted(held), sorted(measured))
+
+
 def test_columns_brighter_than_hollows(lib):
     for rid, by_range in lib.items():
         if re.search(r"_C\d+A_", rid):
