@@ -18,11 +18,13 @@
 //! probes). Where the ranges of the layer counts do not
 //! overlap — WS₂: monolayer S₂ / W 0.1–0.4, bilayer columns 0.6–1.0 — the measured ratio
 //! counts the layers by itself; where they do (MoS₂ and the selenides at low inner angles)
-//! it only rules out what lies outside. The result is reported and warned about. Only at
-//! known optics, and without the dose (which counts the layers itself), is the map
-//! relabelled, where the ratio clearly fits another count ([`read`]): over the sweep the
-//! low-angle detectors bring the chalcogen up to and past the metal (WSe₂'s Se₂ outshines W
-//! from 25 mrad), which overlaps the counts' ranges.
+//! it only rules out what lies outside. The result is reported and warned about. Without
+//! the dose (which counts the layers itself) the map is relabelled ([`read`]): at known
+//! optics where the ratio clearly fits another count; over the sweep only where it rules
+//! out the map's own count and fits another, as a WS₂ "monolayer" whose columns compare as
+//! 0.81 is a stack at every detector. Where the ranges overlap (the low-angle detectors
+//! bring the chalcogen up to and past the metal: WSe₂'s Se₂ outshines W from 25 mrad) the
+//! sweep relabels nothing.
 
 use super::columns::Measure;
 use super::frame::Frame;
@@ -213,11 +215,32 @@ pub fn stack_over_monolayer(chemistry: Chemistry) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// Over the sweep (optics unknown), the class a 2H class's columns go to: where their
+/// contrast fits no range of the map's own layer count but fits others, the fewest layers
+/// among those allowed (a thicker stack adds no column kind the ratio could show; the
+/// voltage and detector tell 2H-2L from 2H-3L).
+pub fn sweep_relabel(
+    own: Polymorph,
+    fits_own: bool,
+    fitting: &[Polymorph],
+    allows: impl Fn(Polymorph) -> bool,
+) -> Option<Polymorph> {
+    if fits_own {
+        return None;
+    }
+    fitting
+        .iter()
+        .copied()
+        .filter(|&q| q != own && allows(q))
+        .min_by_key(|q| q.layers())
+}
+
 /// The column contrast of each 2H class of `map` that holds enough columns, with what the
-/// simulator gives for every 2H layer count of the image's chemistry. At known optics, and
-/// without the dose (which counts the layers itself, [`super::layers`]), a class whose
+/// simulator gives for every 2H layer count of the image's chemistry. Without the dose
+/// (which counts the layers itself, [`super::layers`]), at known optics a class whose
 /// contrast lies within [`KNOWN_OPTICS_FIT`] of another allowed 2H class and
-/// [`RELABEL_MARGIN`] nearer to it than to its own is relabelled to it.
+/// [`RELABEL_MARGIN`] nearer to it than to its own is relabelled to it; over the sweep, a
+/// class whose contrast rules out its own count goes to [`sweep_relabel`]'s.
 pub(super) fn read(
     f: &Frame,
     map: &mut PolymorphMap,
@@ -237,7 +260,7 @@ pub(super) fn read(
         .iter()
         .map(|&(x, y)| map.classes[f.model_index(x, y)])
         .collect();
-    let relabels = known && f.options.exposure.dose_e_per_a2.is_none();
+    let relabels = f.options.exposure.dose_e_per_a2.is_none();
     let out: Vec<ColumnContrast> = STACKS
         .iter()
         .filter_map(|&p| {
@@ -260,14 +283,16 @@ pub(super) fn read(
                 .copied()
                 .filter(|&q| f.options.allows(q))
                 .min_by(|&a, &b| off(a).total_cmp(&off(b)));
-            let relabelled_to = nearest
-                .filter(|&q| {
-                    relabels
-                        && q != p
-                        && off(q) <= KNOWN_OPTICS_FIT
-                        && off(p) - off(q) >= RELABEL_MARGIN
+            let to = if !relabels {
+                None
+            } else if known {
+                nearest.filter(|&q| {
+                    q != p && off(q) <= KNOWN_OPTICS_FIT && off(p) - off(q) >= RELABEL_MARGIN
                 })
-                .map(|q| q.name().to_string());
+            } else {
+                sweep_relabel(p, fits_own, &fitting, |q| f.options.allows(q))
+            };
+            let relabelled_to = to.map(|q| q.name().to_string());
             Some(ColumnContrast {
                 polymorph: p.name().to_string(),
                 columns,
@@ -450,5 +475,52 @@ mod tests {
         assert!((b_lo / hi - 1.6).abs() < 0.05 && (b_hi / hi - 1.6).abs() < 0.05);
         let limit = 0.5 * (1.0 + bound(Chemistry::WSe2));
         assert!(b_lo / hi > limit && hi / hi < limit);
+    }
+
+    /// The fitting classes as `read` finds them over the sweep, and where they send `own`.
+    fn over_the_sweep(chemistry: Chemistry, own: Polymorph, ratio: f64) -> Option<Polymorph> {
+        let fitting: Vec<Polymorph> = STACKS
+            .iter()
+            .copied()
+            .filter(|&q| fits(ratio, simulated_range(chemistry, q, None), false))
+            .collect();
+        let fits_own = fitting.contains(&own);
+        sweep_relabel(own, fits_own, &fitting, |_| true)
+    }
+
+    #[test]
+    fn over_the_sweep_only_a_ruled_out_count_is_relabelled() {
+        // The real WS2 frame's 0.81 rules out a monolayer at every detector: the fewest
+        // layers that fit, as its Velox file's optics say (2H-2L 0.81 at 60 kV, 51-200 mrad).
+        let mono = Polymorph::H2Mono;
+        assert_eq!(
+            over_the_sweep(Chemistry::WS2, mono, 0.81),
+            Some(Polymorph::H2Bi)
+        );
+        // A WS2 monolayer's own contrast (0.31 at 40-160 mrad) stays, and a stack whose
+        // columns compare as a monolayer's goes to the monolayer.
+        assert_eq!(over_the_sweep(Chemistry::WS2, mono, 0.31), None);
+        assert_eq!(
+            over_the_sweep(Chemistry::WS2, Polymorph::H2Bi, 0.25),
+            Some(mono)
+        );
+        // The selenides' counts overlap over the sweep (the Ti-doped WSe2 frames' 0.66 and
+        // 0.85, the Cr-doped one's 0.87): nothing moves, whatever the map drew.
+        for ratio in [0.66, 0.85, 0.87] {
+            for own in STACKS {
+                assert_eq!(
+                    over_the_sweep(Chemistry::WSe2, own, ratio),
+                    None,
+                    "{ratio} {own:?}"
+                );
+            }
+        }
+        // A ratio no count fits (a background-subtracted export) moves nothing either.
+        assert_eq!(over_the_sweep(Chemistry::WSe2, mono, 0.37), None);
+        // Only allowed classes are candidates.
+        let fitting = [Polymorph::H2Bi, Polymorph::H2Tri];
+        let to = sweep_relabel(mono, false, &fitting, |q| q != Polymorph::H2Bi);
+        assert_eq!(to, Some(Polymorph::H2Tri));
+        assert_eq!(sweep_relabel(mono, false, &fitting, |q| q == mono), None);
     }
 }

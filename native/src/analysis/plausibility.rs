@@ -174,6 +174,7 @@ fn unresolved_chalcogen_warning(report: &Report) -> Option<String> {
             }
         }
     }
+    let declared = report.settings.polymorphs == [Polymorph::H2Mono];
     (metal >= MIN_MONOLAYER_METALS && (chalcogen as f64) < MIN_CHALCOGEN_PER_METAL * metal as f64)
         .then(|| {
             format!(
@@ -181,8 +182,13 @@ fn unresolved_chalcogen_warning(report: &Report) -> Option<String> {
                  chalcogen, where a monolayer has one of each: the chalcogen columns are not \
                  resolved or not told from the metal ones, so vacancies per chalcogen site are \
                  not measured here (a low dose or a high-angle detector can leave them in the \
-                 noise); where they are visible, declaring the monolayer (--polymorphs 2H-1L) \
-                 reads the sublattices from the geometry"
+                 noise){}",
+                if declared {
+                    ""
+                } else {
+                    "; where they are visible, declaring the monolayer (--polymorphs 2H-1L) \
+                     reads the sublattices from the geometry"
+                }
             )
         })
 }
@@ -319,6 +325,13 @@ fn column_contrast_notes(report: &Report) -> Vec<String> {
                     })
                     .collect();
                 match (&c.relabelled_to, others.is_empty()) {
+                    (Some(to), _) if !c.optics_known && others.len() > 1 => format!(
+                        "{measured}, which rules out {}: relabelled {to}, the fewest layers that \
+                     fit ({}; give --kv and --detector-mrad, or read the original file, to \
+                     tell them apart)",
+                        c.polymorph,
+                        others.join(", ")
+                    ),
                     (Some(to), _) => format!("{measured}: relabelled {to} ({})", others.join(", ")),
                     (None, true) => format!(
                         "{measured}, and no 2H layer count fits: a processed image (background \
@@ -348,12 +361,12 @@ fn layer_count_warning(report: &Report) -> Option<String> {
     if !allowed.contains(&Polymorph::H2Mono) || report.polymorph.layer_count.is_some() {
         return None;
     }
-    // At the image's own detector the column contrast counted the layers: the stacks it
-    // measured or relabelled to do not fit a monolayer.
+    // The column contrast counted the layers: the stacks it measured or relabelled to do
+    // not fit a monolayer at the image's own detector, or at any detector of the sweep.
     let mono = Polymorph::H2Mono.name();
     if report.polymorph.column_contrast.iter().any(|c| {
         let stack = c.relabelled_to.as_deref().unwrap_or(&c.polymorph) != mono;
-        c.optics_known && stack && !c.fitting.iter().any(|q| q == mono)
+        stack && !c.fitting.iter().any(|q| q == mono)
     }) {
         return None;
     }
