@@ -239,8 +239,9 @@ pub fn sweep_relabel(
 /// simulator gives for every 2H layer count of the image's chemistry. Without the dose
 /// (which counts the layers itself, [`super::layers`]), at known optics a class whose
 /// contrast lies within [`KNOWN_OPTICS_FIT`] of another allowed 2H class and
-/// [`RELABEL_MARGIN`] nearer to it than to its own is relabelled to it; over the sweep, a
-/// class whose contrast rules out its own count goes to [`sweep_relabel`]'s.
+/// [`RELABEL_MARGIN`] nearer to it than to its own is relabelled to it; over the sweep, with
+/// the chemistry given, a class whose contrast rules out its own count goes to
+/// [`sweep_relabel`]'s.
 pub(super) fn read(
     f: &Frame,
     map: &mut PolymorphMap,
@@ -289,8 +290,12 @@ pub(super) fn read(
                 nearest.filter(|&q| {
                     q != p && off(q) <= KNOWN_OPTICS_FIT && off(p) - off(q) >= RELABEL_MARGIN
                 })
-            } else {
+            } else if f.options.chemistry.is_some() {
                 sweep_relabel(p, fits_own, &fitting, |q| f.options.allows(q))
+            } else {
+                // The ranges are an assumed MoS₂'s: the ratio may rule out the chemistry
+                // rather than the count (the warnings name the chemistries it fits).
+                None
             };
             let relabelled_to = to.map(|q| q.name().to_string());
             Some(ColumnContrast {
