@@ -20,14 +20,15 @@ import os
 import subprocess
 import sys
 
+from eval_real import WSE2_COLUMN_SPACING_A, match
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANDS = [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0), (4.0, 6.0), (6.0, math.inf)]
-WSE2_COLUMN_SPACING_A = 3.282 / math.sqrt(3)
 
 
 def band_of(x, y, w, h, px):
     edge = min(x, y, w - 1 - x, h - 1 - y) * px
-    return next(i for i, (lo, hi) in enumerate(BANDS) if lo <= edge < hi or (i == 0 and edge < lo))
+    return next(i for i, (_, hi) in enumerate(BANDS) if edge < hi)
 
 
 def frame(binary, out, px, seed):
@@ -46,22 +47,13 @@ def frame(binary, out, px, seed):
 def tally(truth, report, px, counts):
     w, h = truth["width"], truth["height"]
     radius = 0.5 * WSE2_COLUMN_SPACING_A / px
+    calls = [(v["x"], v["y"]) for v in report["vacancies"]]
     true_vac = [(v["x"], v["y"]) for v in truth["vacancies"]]
-    pairs = sorted(
-        (math.hypot(c["x"] - x, c["y"] - y), i, j)
-        for i, c in enumerate(report["vacancies"])
-        for j, (x, y) in enumerate(true_vac)
-        if math.hypot(c["x"] - x, c["y"] - y) <= radius
-    )
-    used_c, used_t = set(), set()
-    for _, i, j in pairs:
-        if i not in used_c and j not in used_t:
-            used_c.add(i)
-            used_t.add(j)
-    for i, c in enumerate(report["vacancies"]):
-        counts[band_of(c["x"], c["y"], w, h, px)]["true" if i in used_c else "false"] += 1
+    true_calls, found = match(calls, true_vac, radius)
+    for i, (x, y) in enumerate(calls):
+        counts[band_of(x, y, w, h, px)]["true" if i in true_calls else "false"] += 1
     for j, (x, y) in enumerate(true_vac):
-        if j not in used_t:
+        if j not in found:
             counts[band_of(x, y, w, h, px)]["missed"] += 1
     for c in truth["columns"]:
         if not c["metal"]:

@@ -67,7 +67,8 @@ def in_field(field, x, y):
 
 
 def match(found, truth, radius):
-    """Greedy nearest-first one-to-one matching; returns the indices of the matched found points."""
+    """Greedy nearest-first one-to-one matching; returns the indices of the matched found
+    points and of the matched truth points."""
     pairs = []
     for i, (fx, fy) in enumerate(found):
         for j, (tx, ty) in enumerate(truth):
@@ -80,7 +81,7 @@ def match(found, truth, radius):
         if i not in used_f and j not in used_t:
             used_f.add(i)
             used_t.add(j)
-    return used_f
+    return used_f, used_t
 
 
 def ratio(a, b):
@@ -103,7 +104,7 @@ def labelled_scores(report, labels, field):
         return best is not None and best <= (2 * radius) ** 2 and not flag
 
     def score(found, truth):
-        matched = match(found, truth, radius)
+        matched, _ = match(found, truth, radius)
         judged = [i for i, (x, y) in enumerate(found) if i in matched or in_field(field, x, y)]
         return {
             "found": len(found),

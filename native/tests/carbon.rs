@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{analyze, stemsight};
+use common::{analyze, stemsight, warns};
 
 fn simulate(dir: &Path, args: &[&str]) -> (PathBuf, Value) {
     let out = dir.join("sim");
@@ -184,9 +184,5 @@ fn real_images_flag_carbon_where_there_is_carbon() {
 }
 
 fn unresolved(report: &Value) -> bool {
-    report["warnings"].as_array().unwrap().iter().any(|w| {
-        w.as_str()
-            .unwrap()
-            .contains("chalcogen columns are not resolved")
-    })
+    warns(report, "chalcogen columns are not resolved")
 }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 mod common;
-use common::{analyze, run_analyze};
+use common::{analyze, run_analyze, warns};
 
 /// (file stem, chemistry, kV, detector, the stack it holds)
 const CASES: [(&str, &str, &str, &str, &str); 3] = [
@@ -154,12 +154,11 @@ fn a_dose_the_signal_contradicts_is_warned_about_and_not_used() {
         wrong["carbon"]["signal_excess_fraction"].as_f64(),
         Some(0.0)
     );
-    let warned = wrong["warnings"].as_array().unwrap().iter().any(|w| {
-        w.as_str()
-            .unwrap()
-            .contains("not in detected electrons at that dose")
-    });
-    assert!(warned, "{}", wrong["warnings"]);
+    assert!(
+        warns(&wrong, "not in detected electrons at that dose"),
+        "{}",
+        wrong["warnings"]
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::analyze;
+use common::{analyze, warns};
 
 /// The labelled Se vacancies of a `_sites.csv` (x_px, y_px) and the number of labelled
 /// sites of any kind.
@@ -131,11 +131,7 @@ fn a_declared_monolayer_counts_the_labelled_chalcogen_sites() {
 
 /// Whether the report warns that the 2H layer count rests on contrast alone.
 fn layer_count_warned(report: &serde_json::Value) -> bool {
-    report["warnings"].as_array().unwrap().iter().any(|w| {
-        w.as_str()
-            .unwrap()
-            .contains("declare it with --polymorphs 2H-1L")
-    })
+    warns(report, "declare it with --polymorphs 2H-1L")
 }
 
 /// Undeclared, the network reads these WSe₂ monolayers as 2H stacks (Cr-doped: 2H-3L 52 %,
@@ -246,8 +242,8 @@ fn the_low_angle_frame_is_the_monolayer_beside_its_stacks() {
 /// The 60 kV WS₂ frame, read from its Velox file (60 kV, HAADF 51–200 mrad): its two column
 /// kinds compare as 0.81, the simulator's WS₂ 2H-2L at those optics (a monolayer 0.28), and
 /// the map's 2H-1L is relabelled 2H-2L. Its TIFF export, without the optics, reads the same:
-/// 0.81 lies above a WS₂ monolayer's range at every detector of the sweep (0.14–0.53). The Nion WS₂ → WSSe frame (no optics in the file)
-/// fits a WS₂ monolayer's range, and its 29 % "vacancies" (columns holding S₂ among SSe and
+/// 0.81 lies above a WS₂ monolayer's range at every detector of the sweep (0.14–0.53). The
+/// Nion WS₂ → WSSe frame (no optics in the file) fits a WS₂ monolayer's range, and its 29 % "vacancies" (columns holding S₂ among SSe and
 /// Se₂) are warned about. Without `--chemistry` the WS₂ frame's contrast names WS₂.
 #[test]
 fn the_columns_contrast_counts_the_real_frames_layers() {

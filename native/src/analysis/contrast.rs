@@ -215,17 +215,16 @@ pub fn stack_over_monolayer(chemistry: Chemistry) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Over the sweep (optics unknown), the class a 2H class's columns go to: where their
-/// contrast fits no range of the map's own layer count but fits others, the fewest layers
-/// among those allowed (a thicker stack adds no column kind the ratio could show; the
-/// voltage and detector tell 2H-2L from 2H-3L).
+/// Over the sweep (optics unknown), the class a 2H class's columns go to, given the 2H
+/// classes whose ranges their contrast fits: where that leaves out the map's own layer count,
+/// the fewest layers among those allowed (a thicker stack adds no column kind the ratio could
+/// show; the voltage and detector tell 2H-2L from 2H-3L).
 pub fn sweep_relabel(
     own: Polymorph,
-    fits_own: bool,
     fitting: &[Polymorph],
     allows: impl Fn(Polymorph) -> bool,
 ) -> Option<Polymorph> {
-    if fits_own {
+    if fitting.contains(&own) {
         return None;
     }
     fitting
@@ -291,7 +290,7 @@ pub(super) fn read(
                     q != p && off(q) <= KNOWN_OPTICS_FIT && off(p) - off(q) >= RELABEL_MARGIN
                 })
             } else if f.options.chemistry.is_some() {
-                sweep_relabel(p, fits_own, &fitting, |q| f.options.allows(q))
+                sweep_relabel(p, &fitting, |q| f.options.allows(q))
             } else {
                 // The ranges are an assumed MoS₂'s: the ratio may rule out the chemistry
                 // rather than the count (the warnings name the chemistries it fits).
@@ -489,8 +488,7 @@ mod tests {
             .copied()
             .filter(|&q| fits(ratio, simulated_range(chemistry, q, None), false))
             .collect();
-        let fits_own = fitting.contains(&own);
-        sweep_relabel(own, fits_own, &fitting, |_| true)
+        sweep_relabel(own, &fitting, |_| true)
     }
 
     #[test]
@@ -524,8 +522,8 @@ mod tests {
         assert_eq!(over_the_sweep(Chemistry::WSe2, mono, 0.37), None);
         // Only allowed classes are candidates.
         let fitting = [Polymorph::H2Bi, Polymorph::H2Tri];
-        let to = sweep_relabel(mono, false, &fitting, |q| q != Polymorph::H2Bi);
+        let to = sweep_relabel(mono, &fitting, |q| q != Polymorph::H2Bi);
         assert_eq!(to, Some(Polymorph::H2Tri));
-        assert_eq!(sweep_relabel(mono, false, &fitting, |q| q == mono), None);
+        assert_eq!(sweep_relabel(mono, &fitting, |q| q == mono), None);
     }
 }

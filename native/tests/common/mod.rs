@@ -67,3 +67,13 @@ pub fn vacancy_positions(report: &serde_json::Value) -> Vec<(f64, f64)> {
         .map(|v| (v["x"].as_f64().unwrap(), v["y"].as_f64().unwrap()))
         .collect()
 }
+
+/// Whether one of the report's warnings contains `text`.
+#[allow(dead_code)] // not every test file reads warnings
+pub fn warns(report: &serde_json::Value, text: &str) -> bool {
+    report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains(text))
+}
